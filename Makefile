@@ -1,0 +1,57 @@
+# Everything a fresh clone needs: `make demo` runs the main job, `make test` the tests.
+# Both (re)create .venv, install pinned packages, provision model weights and sample photos.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RB := $(VENV)/bin/refbench
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export YOLO_OFFLINE := 1
+export YOLO_AUTOINSTALL := 0
+export YOLO_CONFIG_DIR := $(CURDIR)/.ultralytics
+export ORT_DISABLE_TELEMETRY := 1
+export NUMBA_CACHE_DIR := $(CURDIR)/.venv/numba-cache
+export U2NET_HOME := $(CURDIR)/data/models/u2net
+
+.PHONY: setup venv models samples demo test bench lint gpu clean
+
+setup: venv models samples
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, the local CPU build: otherwise Ultralytics pulls a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+models: venv
+	$(RB) models pull
+
+samples: venv
+	$(RB) samples pull
+
+demo: setup
+	$(RB) manifest data/samples/photos
+
+test: setup
+	$(PY) -m pytest -q tests
+
+bench: setup
+	$(PY) -m refbench.bench
+
+lint: venv
+	$(VENV)/bin/ruff check lib tests flows
+	$(VENV)/bin/ruff format --check lib tests flows
+
+# On a CUDA machine: onnxruntime-gpu must be installed last (it shares onnxruntime's folder).
+gpu: venv
+	$(PY) -m pip install -q --force-reinstall --no-deps onnxruntime-gpu==1.31.1
+
+clean:
+	rm -rf $(VENV) data/refbench.duckdb data/files reports/*.html reports/*.ipynb

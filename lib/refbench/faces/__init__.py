@@ -1,0 +1,52 @@
+"""Face models: detection (boxes, 5 landmarks, score) plus identity embeddings, behind one interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from refbench.errors import UnknownBackendError
+from refbench.types import Detections
+
+
+class FaceAnalyzer(Protocol):
+    """Finds faces in an upright uint8 RGB image and embeds each one."""
+
+    name: str
+    embedding_dim: int
+    execution_provider: str
+
+    def analyze(self, image_rgb: np.ndarray) -> Detections:
+        """Faces with ``data['landmarks']`` (N, 5, 2) and ``data['embedding']`` (N, D) L2-normalized."""
+        ...
+
+
+def _insightface(model_dir: Path, providers: list[str] | None) -> FaceAnalyzer:
+    from refbench.faces.insightface_backend import InsightFaceAnalyzer
+
+    return InsightFaceAnalyzer(model_dir=model_dir, providers=providers)
+
+
+def _yunet_sface(model_dir: Path, providers: list[str] | None) -> FaceAnalyzer:
+    from refbench.faces.yunet_sface import YuNetSFaceAnalyzer
+
+    return YuNetSFaceAnalyzer(model_dir=model_dir)
+
+
+FACE_ANALYZERS = {"insightface": _insightface, "opencv-yunet-sface": _yunet_sface}
+
+
+def create_face_analyzer(name: str, *, model_dir: Path, providers: list[str] | None = None) -> FaceAnalyzer:
+    """Load the face model registered as ``name``."""
+    if name not in FACE_ANALYZERS:
+        raise UnknownBackendError("face model", name, list(FACE_ANALYZERS))
+    return FACE_ANALYZERS[name](model_dir, providers)
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, float32 (N, D)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)

@@ -1,0 +1,58 @@
+"""InsightFace "buffalo_s": SCRFD-500M detection + ArcFace MobileFaceNet (w600k_mbf, 512-d).
+
+Licence of the weights: InsightFace, non-commercial research use only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from refbench.errors import ModelUnavailableError
+from refbench.faces import l2_normalize
+from refbench.models import model_path
+from refbench.runtime import resolve_providers
+from refbench.types import Detections
+
+PACK = "buffalo_s"
+
+
+class InsightFaceAnalyzer:
+    """``insightface.app.FaceAnalysis`` restricted to detection and recognition."""
+
+    name = "insightface"
+    embedding_dim = 512
+
+    def __init__(self, *, model_dir: Path, providers: list[str] | None = None, det_size: int = 640,
+                 det_threshold: float = 0.5):
+        for file in ("scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"):
+            model_path(model_dir, f"insightface/models/{PACK}/{file}")  # fail before insightface tries a download
+        try:
+            from insightface.app import FaceAnalysis
+        except ImportError as error:
+            raise ModelUnavailableError(f"insightface is not installed: {error}") from error
+        chosen = resolve_providers(providers)
+        self.app = FaceAnalysis(name=PACK, root=str(model_dir / "insightface"),
+                                allowed_modules=["detection", "recognition"], providers=chosen)
+        ctx_id = 0 if chosen[0] == "CUDAExecutionProvider" else -1
+        self.app.prepare(ctx_id=ctx_id, det_size=(det_size, det_size), det_thresh=det_threshold)
+        self.execution_provider = self.app.models["detection"].session.get_providers()[0]
+
+    def analyze(self, image_rgb: np.ndarray) -> Detections:
+        """Faces in an RGB image (H, W, 3) uint8; InsightFace itself takes BGR."""
+        with warnings.catch_warnings():  # insightface calls a scikit-image API deprecated in 0.26
+            warnings.simplefilter("ignore", FutureWarning)
+            faces = self.app.get(np.ascontiguousarray(image_rgb[:, :, ::-1]))
+        if not faces:
+            return Detections.empty()
+        return Detections(
+            xyxy=np.stack([f.bbox for f in faces]),
+            confidence=np.array([f.det_score for f in faces]),
+            class_id=np.zeros(len(faces)),
+            data={
+                "landmarks": np.stack([f.kps for f in faces]).astype(np.float32),
+                "embedding": l2_normalize(np.stack([f.embedding for f in faces])),
+            },
+        )

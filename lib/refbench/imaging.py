@@ -1,0 +1,107 @@
+"""Reading user files into upright 8-bit RGB arrays, or a precise reason why not."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from refbench.errors import ImageRejected
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is a rejection, never a half-grey image
+Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is checked from the header, before decoding
+_ALPHA_BACKGROUND_RGB = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image decoded from bytes: upright uint8 RGB (H, W, 3) plus facts about the file."""
+
+    image_rgb: np.ndarray
+    format: str
+    mode: str
+    exif_orientation: int
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``: the identity of an original."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_file(path: Path, *, max_file_bytes: int) -> bytes:
+    """Read a whole input file, turning every I/O failure into an ``ImageRejected``."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageRejected("empty_file", "the file is empty (0 bytes)")
+        if size > max_file_bytes:
+            raise ImageRejected("file_too_large", f"{size} bytes exceeds the limit of {max_file_bytes} bytes")
+        return path.read_bytes()
+    except PermissionError as error:
+        raise ImageRejected("unreadable", f"permission denied: {error.strerror}") from error
+    except IsADirectoryError as error:
+        raise ImageRejected("unreadable", "is a directory") from error
+    except OSError as error:
+        raise ImageRejected("unreadable", f"cannot read the file: {error.strerror or error}") from error
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+    """Decode image bytes into upright 8-bit RGB.
+
+    EXIF orientation is applied; CMYK, palette, 16-bit, float and alpha images are
+    converted (alpha composited on white). The pixel limit is checked from the
+    header before any pixel is decoded (decompression bombs).
+
+    Raises:
+        ImageRejected: with code ``not_an_image``, ``zero_size``, ``too_many_pixels``,
+            ``truncated`` or ``decode_error``.
+    """
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as error:
+        raise ImageRejected("not_an_image", "not a recognised image format") from error
+    except Exception as error:  # noqa: BLE001 - any decoder failure is a rejection, not a crash
+        raise ImageRejected("decode_error", f"cannot open: {error}") from error
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ImageRejected("zero_size", f"image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            "too_many_pixels", f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
+        )
+    file_format, mode = image.format or "unknown", image.mode
+    orientation = int(image.getexif().get(0x0112, 1) or 1)
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        rgb = to_rgb8(image)
+    except OSError as error:
+        code = "truncated" if "truncated" in str(error).lower() else "decode_error"
+        raise ImageRejected(code, f"cannot decode pixels: {error}") from error
+    except (ValueError, SyntaxError) as error:
+        raise ImageRejected("decode_error", f"cannot decode pixels: {error}") from error
+    return DecodedImage(image_rgb=rgb, format=file_format, mode=mode, exif_orientation=orientation)
+
+
+def to_rgb8(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to a contiguous uint8 RGB array (H, W, 3)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # Pillow's convert("L") clips high-bit-depth values at 255 instead of scaling them.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*_ALPHA_BACKGROUND_RGB, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))

