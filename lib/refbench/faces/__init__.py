@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from refbench.errors import UnknownBackendError
@@ -50,3 +52,24 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def analyze_with_margin(analyze: Callable[[np.ndarray], Detections], image_rgb: np.ndarray, *,
+                        small_side: int = 256, margin: float = 0.5) -> Detections:
+    """Run ``analyze``; when a small image yields no face, retry on a copy with a grey border.
+
+    Tightly cropped headshots (e.g. 112×112 aligned faces) fill the whole frame, which face
+    detectors trained on scenes miss. Boxes and landmarks are mapped back to the original.
+    """
+    faces = analyze(image_rgb)
+    height, width = image_rgb.shape[:2]
+    if len(faces) or max(height, width) > small_side:
+        return faces
+    pad = round(margin * max(height, width))
+    padded = cv2.copyMakeBorder(image_rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    faces = analyze(padded)
+    if not len(faces):
+        return faces
+    faces.xyxy = np.clip(faces.xyxy - pad, 0, [width, height, width, height])
+    faces.data["landmarks"] = faces.data["landmarks"] - pad
+    return faces

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from refbench.errors import ModelUnavailableError
-from refbench.faces import l2_normalize
+from refbench.faces import analyze_with_margin, l2_normalize
 from refbench.models import model_path
 from refbench.runtime import resolve_providers
 from refbench.types import Detections
@@ -41,7 +41,11 @@ class InsightFaceAnalyzer:
         self.execution_provider = self.app.models["detection"].session.get_providers()[0]
 
     def analyze(self, image_rgb: np.ndarray) -> Detections:
-        """Faces in an RGB image (H, W, 3) uint8; InsightFace itself takes BGR."""
+        """Faces in an RGB image (H, W, 3) uint8."""
+        return analyze_with_margin(self._analyze, image_rgb)
+
+    def _analyze(self, image_rgb: np.ndarray) -> Detections:
+        # InsightFace takes BGR.
         with warnings.catch_warnings():  # insightface calls a scikit-image API deprecated in 0.26
             warnings.simplefilter("ignore", FutureWarning)
             faces = self.app.get(np.ascontiguousarray(image_rgb[:, :, ::-1]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from refbench.faces import l2_normalize
+from refbench.faces import analyze_with_margin, l2_normalize
 from refbench.models import model_path
 from refbench.types import Detections
 
@@ -32,6 +32,9 @@ class YuNetSFaceAnalyzer:
 
     def analyze(self, image_rgb: np.ndarray) -> Detections:
         """Faces in an RGB image (H, W, 3) uint8; landmarks in InsightFace order (image-left eye first)."""
+        return analyze_with_margin(self._analyze, image_rgb)
+
+    def _analyze(self, image_rgb: np.ndarray) -> Detections:
         image_bgr = np.ascontiguousarray(image_rgb[:, :, ::-1])
         height, width = image_bgr.shape[:2]
         scale = min(1.0, self.max_side / max(height, width))
