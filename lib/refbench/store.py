@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
 
 def now() -> datetime:
     """Current UTC time without tzinfo (DuckDB TIMESTAMP)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -107,13 +107,29 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {table: count(con, table) for table in tables}
 
 
-def start_run(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, parameters: dict[str, Any],
-              versions: dict[str, str], git_commit: str | None, execution_provider: str | None) -> None:
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    kind: str,
+    parameters: dict[str, Any],
+    versions: dict[str, str],
+    git_commit: str | None,
+    execution_provider: str | None,
+) -> None:
     """Record a run as started."""
     con.execute(
         "INSERT INTO runs (run_id, kind, started_at, status, git_commit, parameters, versions, execution_provider)"
         " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-        [run_id, kind, now(), git_commit, json.dumps(parameters, default=str), json.dumps(versions), execution_provider],
+        [
+            run_id,
+            kind,
+            now(),
+            git_commit,
+            json.dumps(parameters, default=str),
+            json.dumps(versions),
+            execution_provider,
+        ],
     )
 
 

@@ -14,7 +14,7 @@ EMBEDDING_DIM = 512  # registry column width; smaller embeddings are zero-padded
 
 
 def _check(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
-    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape))
+    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape, strict=False))
     if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise ShapeError(f"{name}: expected shape {want}, got {array.shape}")

@@ -8,8 +8,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 from refbench.settings import PROJECT_ROOT
 
-TRACKED = ("refbench", "numpy", "opencv-python", "onnxruntime", "onnxruntime-gpu", "insightface", "duckdb",
-           "scikit-learn", "pillow", "prefect", "torch", "ultralytics", "google-genai", "rembg")
+TRACKED = (
+    "refbench",
+    "numpy",
+    "opencv-python",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "insightface",
+    "duckdb",
+    "scikit-learn",
+    "pillow",
+    "prefect",
+    "torch",
+    "ultralytics",
+    "google-genai",
+    "rembg",
+)
 
 
 @lru_cache(maxsize=1)
@@ -28,8 +42,9 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str | None:
     """The project's current git commit, or ``None`` outside a checkout."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                                check=False, timeout=5)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None

@@ -9,8 +9,12 @@ from rich.console import Console
 
 from refbench.errors import RefbenchError
 
-app = typer.Typer(name="refbench", help="Identity-preserving reference sets for image and video generation.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="refbench",
+    help="Identity-preserving reference sets for image and video generation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 models_app = typer.Typer(help="Model weights: provision and inspect.", no_args_is_help=True)
 samples_app = typer.Typer(help="The bundled sample photos.", no_args_is_help=True)
 app.add_typer(models_app, name="models")

@@ -27,8 +27,9 @@ def manifest(
 ) -> None:
     """Build or update the asset registry from a folder of photos."""
     settings = Settings(db_path=db) if db else Settings()
-    options = ManifestOptions(detector=detector, detector_model=detector_model, face_model=face_model,
-                              face_threshold=face_threshold)
+    options = ManifestOptions(
+        detector=detector, detector_model=detector_model, face_model=face_model, face_threshold=face_threshold
+    )
     summary = run_manifest(photos_dir, settings=settings, options=options, progress=True)
     console.print(summary_table(summary))
 
@@ -39,13 +40,17 @@ def summary_table(summary: ManifestSummary) -> Table:
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
-        ("files seen", summary.files_seen), ("images (new / total)", f"{summary.images_new} / {summary.images_total}"),
+        ("files seen", summary.files_seen),
+        ("images (new / total)", f"{summary.images_new} / {summary.images_total}"),
         ("rejected (new / total)", f"{summary.rejected_new} / {summary.rejected_total}"),
-        ("faces", summary.faces), ("identities", summary.identities),
-        ("face threshold (cosine)", f"{summary.threshold:.3f}"), ("execution provider", summary.execution_provider),
+        ("faces", summary.faces),
+        ("identities", summary.identities),
+        ("face threshold (cosine)", f"{summary.threshold:.3f}"),
+        ("execution provider", summary.execution_provider),
         *[(f"assets: {kind}", n) for kind, n in summary.assets_by_type.items()],
         *[(f"seconds: {stage}", f"{seconds:.2f}") for stage, seconds in summary.seconds.items()],
-        ("database", str(summary.database)), ("contact sheet", str(summary.contact_sheet)),
+        ("database", str(summary.database)),
+        ("contact sheet", str(summary.contact_sheet)),
     ]
     for name, value in rows:
         table.add_row(name, str(value))

@@ -31,7 +31,9 @@ def _ultralytics(model_dir: Path, model_path: Path | None, confidence: float) ->
     from refbench.detect.ultralytics import UltralyticsDetector
 
     if model_path is None:
-        raise UnknownBackendError("object detector (needs --model PATH to a .pt/.onnx)", "ultralytics", list(OBJECT_DETECTORS))
+        raise UnknownBackendError(
+            "object detector (needs --model PATH to a .pt/.onnx)", "ultralytics", list(OBJECT_DETECTORS)
+        )
     return UltralyticsDetector(model_path=model_path, confidence=confidence)
 
 

@@ -19,7 +19,9 @@ class DarknetDetector:
 
     def __init__(self, *, model_dir: Path, confidence: float = 0.4, nms_iou: float = 0.45, input_size: int = 416):
         if not hasattr(cv2.dnn, "readNetFromDarknet"):
-            raise ModelUnavailableError("this OpenCV has no Darknet importer (OpenCV 5 removed it): pin opencv-python<5")
+            raise ModelUnavailableError(
+                "this OpenCV has no Darknet importer (OpenCV 5 removed it): pin opencv-python<5"
+            )
         cfg = model_path(model_dir, "darknet/yolov3-tiny.cfg")
         weights = model_path(model_dir, "darknet/yolov3-tiny.weights")
         self.class_names = model_path(model_dir, "darknet/coco.names").read_text().strip().splitlines()
@@ -45,7 +47,9 @@ class DarknetDetector:
         xyxy = np.clip(xyxy, 0, [width, height, width, height])
         score, class_id = score[keep], class_id[keep]
         xywh = np.column_stack([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]])
-        picked = cv2.dnn.NMSBoxesBatched(xywh.tolist(), score.tolist(), class_id.tolist(), self.confidence, self.nms_iou)
+        picked = cv2.dnn.NMSBoxesBatched(
+            xywh.tolist(), score.tolist(), class_id.tolist(), self.confidence, self.nms_iou
+        )
         picked = np.asarray(picked, dtype=int).reshape(-1)
         names = np.array([self.class_names[i] for i in class_id[picked]], dtype=object)
         return Detections(xyxy[picked], score[picked], class_id[picked], {"class_name": names})
@@ -64,5 +68,5 @@ def letterbox(image_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, tupl
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     canvas = np.full((size, size, 3), 127, dtype=np.uint8)
     left, top = (size - new_w) // 2, (size - new_h) // 2
-    canvas[top:top + new_h, left:left + new_w] = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    canvas[top : top + new_h, left : left + new_w] = cv2.resize(image_rgb, (new_w, new_h), interpolation=cv2.INTER_AREA)
     return canvas, scale, (left, top)

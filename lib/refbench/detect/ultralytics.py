@@ -91,7 +91,10 @@ class UltralyticsDetector:
         """Detect objects in an RGB image (H, W, 3) uint8 (Ultralytics takes numpy arrays as BGR)."""
         result = self.model.predict(
             np.ascontiguousarray(image_rgb[:, :, ::-1]),
-            conf=self.confidence, iou=self.iou, imgsz=self.image_size, verbose=False,
+            conf=self.confidence,
+            iou=self.iou,
+            imgsz=self.image_size,
+            verbose=False,
         )[0]
         boxes = result.boxes
         if boxes is None or len(boxes) == 0:

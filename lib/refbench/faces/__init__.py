@@ -54,8 +54,9 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def analyze_with_margin(analyze: Callable[[np.ndarray], Detections], image_rgb: np.ndarray, *,
-                        small_side: int = 256, margin: float = 0.5) -> Detections:
+def analyze_with_margin(
+    analyze: Callable[[np.ndarray], Detections], image_rgb: np.ndarray, *, small_side: int = 256, margin: float = 0.5
+) -> Detections:
     """Run ``analyze``; when a small image yields no face, retry on a copy with a grey border.
 
     Tightly cropped headshots (e.g. 112×112 aligned faces) fill the whole frame, which face

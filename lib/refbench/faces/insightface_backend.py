@@ -25,8 +25,9 @@ class InsightFaceAnalyzer:
     name = "insightface"
     embedding_dim = 512
 
-    def __init__(self, *, model_dir: Path, providers: list[str] | None = None, det_size: int = 640,
-                 det_threshold: float = 0.5):
+    def __init__(
+        self, *, model_dir: Path, providers: list[str] | None = None, det_size: int = 640, det_threshold: float = 0.5
+    ):
         for file in ("scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"):
             model_path(model_dir, f"insightface/models/{PACK}/{file}")  # fail before insightface tries a download
         try:
@@ -34,8 +35,12 @@ class InsightFaceAnalyzer:
         except ImportError as error:
             raise ModelUnavailableError(f"insightface is not installed: {error}") from error
         chosen = resolve_providers(providers)
-        self.app = FaceAnalysis(name=PACK, root=str(model_dir / "insightface"),
-                                allowed_modules=["detection", "recognition"], providers=chosen)
+        self.app = FaceAnalysis(
+            name=PACK,
+            root=str(model_dir / "insightface"),
+            allowed_modules=["detection", "recognition"],
+            providers=chosen,
+        )
         ctx_id = 0 if chosen[0] == "CUDAExecutionProvider" else -1
         self.app.prepare(ctx_id=ctx_id, det_size=(det_size, det_size), det_thresh=det_threshold)
         self.execution_provider = self.app.models["detection"].session.get_providers()[0]

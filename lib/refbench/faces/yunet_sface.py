@@ -22,8 +22,9 @@ class YuNetSFaceAnalyzer:
     embedding_dim = 128
     execution_provider = "opencv-dnn-cpu"
 
-    def __init__(self, *, model_dir: Path, score_threshold: float = 0.6, nms_threshold: float = 0.3,
-                 max_side: int = 640):
+    def __init__(
+        self, *, model_dir: Path, score_threshold: float = 0.6, nms_threshold: float = 0.3, max_side: int = 640
+    ):
         detector = model_path(model_dir, "opencv/face_detection_yunet_2023mar_int8bq.onnx")
         recognizer = model_path(model_dir, "opencv/face_recognition_sface_2021dec_int8bq.onnx")
         self.detector = cv2.FaceDetectorYN.create(str(detector), "", (320, 320), score_threshold, nms_threshold, 5000)
@@ -51,6 +52,8 @@ class YuNetSFaceAnalyzer:
             xyxy=np.clip(xyxy, 0, [width, height, width, height]),
             confidence=rows[:, 14],
             class_id=np.zeros(len(rows)),
-            data={"landmarks": rows[:, 4:14].reshape(-1, 5, 2).astype(np.float32),
-                  "embedding": l2_normalize(np.stack(embeddings))},
+            data={
+                "landmarks": rows[:, 4:14].reshape(-1, 5, 2).astype(np.float32),
+                "embedding": l2_normalize(np.stack(embeddings)),
+            },
         )
