@@ -19,7 +19,15 @@ import duckdb
 import numpy as np
 
 from refbench import store
-from refbench.crops import FACE_PADDING, OBJECT_PADDING, SheetItem, contact_sheet, save_crop, save_scaled
+from refbench.crops import (
+    FACE_PADDING,
+    OBJECT_PADDING,
+    SheetItem,
+    contact_sheet,
+    save_crop,
+    save_scaled,
+    save_thumbnail,
+)
 from refbench.detect import ObjectDetector, create_object_detector
 from refbench.faces import FaceAnalyzer, create_face_analyzer
 from refbench.identity import cluster_faces, default_threshold
@@ -143,54 +151,54 @@ def analyze_image(
             )
             for i, box in enumerate(result.faces.xyxy)
         ]
+    save_thumbnail(image, thumbnail_path(files_dir, record.image_id))
     result.seconds["crops"] = time.perf_counter() - start
     return result
+
+
+def thumbnail_path(files_dir: Path, image_id: str) -> Path:
+    """Where the contact-sheet thumbnail of an image lives."""
+    return files_dir / "thumbs" / f"{image_id[:20]}.jpg"
 
 
 def write_analysis(
     con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, run_id: str, detector: str, face_model: str
 ) -> None:
-    """Persist one image's rows (image, detections, faces, processed markers) in one transaction."""
+    """Persist one image's rows (image, detections, faces, processed markers); the caller owns the transaction."""
     record = analysis.record
-    con.execute("BEGIN TRANSACTION")
-    try:
+    store.insert_rows(
+        con,
+        "images",
+        [
+            {
+                "image_id": record.image_id,
+                "file_name": record.file_name,
+                "source_path": str(record.source_path),
+                "stored_path": str(record.stored_path),
+                "width": record.width,
+                "height": record.height,
+                "format": record.format,
+                "mode": record.mode,
+                "exif_orientation": record.exif_orientation,
+                "n_bytes": record.n_bytes,
+                "run_id": run_id,
+            }
+        ],
+    )
+    if analysis.objects is not None:
+        store.insert_rows(con, "detections", _detection_rows(analysis, detector))
         store.insert_rows(
             con,
-            "images",
-            [
-                {
-                    "image_id": record.image_id,
-                    "file_name": record.file_name,
-                    "source_path": str(record.source_path),
-                    "stored_path": str(record.stored_path),
-                    "width": record.width,
-                    "height": record.height,
-                    "format": record.format,
-                    "mode": record.mode,
-                    "exif_orientation": record.exif_orientation,
-                    "n_bytes": record.n_bytes,
-                    "run_id": run_id,
-                }
-            ],
+            "processed",
+            [{"image_id": record.image_id, "stage": "objects", "backend": detector, "run_id": run_id}],
         )
-        if analysis.objects is not None:
-            store.insert_rows(con, "detections", _detection_rows(analysis, detector))
-            store.insert_rows(
-                con,
-                "processed",
-                [{"image_id": record.image_id, "stage": "objects", "backend": detector, "run_id": run_id}],
-            )
-        if analysis.faces is not None:
-            store.insert_rows(con, "faces", _face_rows(analysis, face_model))
-            store.insert_rows(
-                con,
-                "processed",
-                [{"image_id": record.image_id, "stage": "faces", "backend": face_model, "run_id": run_id}],
-            )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+    if analysis.faces is not None:
+        store.insert_rows(con, "faces", _face_rows(analysis, face_model))
+        store.insert_rows(
+            con,
+            "processed",
+            [{"image_id": record.image_id, "stage": "faces", "backend": face_model, "run_id": run_id}],
+        )
 
 
 def _detection_rows(analysis: ImageAnalysis, detector: str) -> list[dict]:
@@ -395,7 +403,7 @@ def asset_type_of(class_name: str) -> str | None:
 
 
 def register_assets(
-    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path, max_pixels: int
+    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path
 ) -> dict[str, int]:
     """Create or refresh CHAR/PROP/VEH/ANIM/ENV assets; existing assets keep their tags.
 
@@ -404,7 +412,7 @@ def register_assets(
     """
     _register_characters(con, face_model=face_model)
     _register_objects(con, detector=detector)
-    _register_environments(con, face_model=face_model, detector=detector, files_dir=files_dir, max_pixels=max_pixels)
+    _register_environments(con, face_model=face_model, detector=detector, files_dir=files_dir)
     return dict(con.execute("SELECT asset_type, count(*) FROM assets WHERE active GROUP BY 1 ORDER BY 1").fetchall())
 
 
@@ -478,9 +486,7 @@ def _mostly_inside(box: np.ndarray, others: list[np.ndarray], *, fraction: float
     return False
 
 
-def _register_environments(
-    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path, max_pixels: int
-) -> None:
+def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path) -> None:
     rows = con.execute(
         "SELECT i.image_id FROM images i WHERE i.image_id NOT IN (SELECT asset_id FROM assets)"
         " AND coalesce((SELECT max(f.width_frac) FROM faces f WHERE f.image_id = i.image_id"
@@ -494,8 +500,7 @@ def _register_environments(
     ).fetchall()
     for (image_id,) in rows:
         record = image_record(con, image_id)
-        loaded = reload_image(record, max_pixels=max_pixels)
-        crop = save_scaled(loaded.image_rgb, files_dir / "crops" / "environments" / f"{image_id[:20]}.jpg")
+        crop = save_scaled(record.stored_path, files_dir / "crops" / "environments" / f"{image_id[:20]}.jpg")
         con.execute(
             "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, crop_path, quality_score)"
             " VALUES (?, ?, 'environment', ?, ?, ?, NULL)",
@@ -511,10 +516,16 @@ def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: s
         " LEFT JOIN (SELECT source_image_id, tag FROM assets WHERE active) a ON a.source_image_id = i.image_id"
         " GROUP BY i.image_id, i.stored_path, i.file_name, i.ingested_at ORDER BY i.ingested_at, i.file_name"
     ).fetchall()
-    items = [SheetItem(Path(p), name, tags) for p, name, tags in rows]
+    files_dir = path.parent
+    items = [SheetItem(_thumbnail_or_original(files_dir, Path(p)), name, tags) for p, name, tags in rows]
     contact_sheet(items, path)
     store.insert_rows(con, "artifacts", [{"path": str(path), "kind": "contact_sheet", "run_id": run_id}])
     return path
+
+
+def _thumbnail_or_original(files_dir: Path, stored: Path) -> Path:
+    thumb = thumbnail_path(files_dir, stored.stem)
+    return thumb if thumb.is_file() else stored
 
 
 def new_run_id(kind: str) -> str:
@@ -566,15 +577,21 @@ def run_manifest(
             from tqdm import tqdm
 
             work = tqdm(work, total=len(files), desc="images", unit="img")
-        for loaded, needs_objects, needs_faces in work:
-            analysis = analyze_image(
-                loaded, backends, files_dir=settings.workspace_files, run_objects=needs_objects, run_faces=needs_faces
-            )
-            for stage, seconds in analysis.seconds.items():
-                summary.seconds[stage] += seconds
-            start = time.perf_counter()
-            write_analysis(con, analysis, run_id=run_id, detector=options.detector, face_model=options.face_model)
-            summary.seconds["register"] += time.perf_counter() - start
+        with store.Batch(con) as batch:
+            for loaded, needs_objects, needs_faces in work:
+                analysis = analyze_image(
+                    loaded,
+                    backends,
+                    files_dir=settings.workspace_files,
+                    run_objects=needs_objects,
+                    run_faces=needs_faces,
+                )
+                for stage, seconds in analysis.seconds.items():
+                    summary.seconds[stage] += seconds
+                start = time.perf_counter()
+                write_analysis(con, analysis, run_id=run_id, detector=options.detector, face_model=options.face_model)
+                batch.tick()
+                summary.seconds["register"] += time.perf_counter() - start
         finish_manifest(con, summary, settings=settings, options=options)
         store.finish_run(con, run_id, status="completed")
     except BaseException as error:
@@ -600,7 +617,6 @@ def finish_manifest(
         face_model=options.face_model,
         detector=options.detector,
         files_dir=settings.workspace_files,
-        max_pixels=settings.max_image_pixels,
     )
     summary.contact_sheet = write_contact_sheet(
         con, settings.workspace_files / "contact_sheet.png", run_id=summary.run_id

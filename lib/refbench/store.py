@@ -69,6 +69,36 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+class Batch:
+    """Groups writes into one transaction per ``size`` items.
+
+    A commit on a DuckDB file costs milliseconds of WAL flushing; per-image commits were a
+    third of the manifest's time. A failure rolls back only the open batch, whose images
+    are not marked processed, so the next run redoes exactly them.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, size: int = 16) -> None:
+        self.con, self.size, self.pending = con, size, 0
+
+    def __enter__(self) -> Batch:
+        self.con.begin()
+        return self
+
+    def tick(self) -> None:
+        """Count one finished item; commit when the batch is full."""
+        self.pending += 1
+        if self.pending >= self.size:
+            self.con.commit()
+            self.con.begin()
+            self.pending = 0
+
+    def __exit__(self, exc_type: type | None, *_: object) -> None:
+        if exc_type is None:
+            self.con.commit()
+        else:
+            self.con.rollback()
+
+
 def now() -> datetime:
     """Current UTC time without tzinfo (DuckDB TIMESTAMP)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -83,10 +113,13 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[
     if not rows:
         return 0
     columns = list(rows[0])
-    before = count(con, table)
-    sql = f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    con.executemany(sql, [[_bindable(row[c]) for c in columns] for row in rows])
-    return count(con, table) - before
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
+    # One multi-row statement: DuckDB's executemany costs a statement per row.
+    sql = (
+        f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * len(rows))}"
+        " RETURNING 1"
+    )
+    return len(con.execute(sql, [_bindable(row[c]) for row in rows for c in columns]).fetchall())
 
 
 def _bindable(value: Any) -> Any:
