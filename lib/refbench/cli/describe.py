@@ -1,0 +1,70 @@
+"""Commands of the describe stage: describe, fake-gemini."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from refbench.cli.app import app, console
+from refbench.describe import DESCRIBERS, create_describer, default_backend
+from refbench.describe.runner import DescribeSummary, describe_assets
+from refbench.errors import ConfigError
+from refbench.settings import Settings
+
+
+@app.command()
+def describe(
+    backend: Annotated[str | None, typer.Option(
+        help=f"Describer: {', '.join(DESCRIBERS)}; default gemini when an API key is set, else local.")] = None,
+    force: Annotated[bool, typer.Option(help="Describe again even assets whose description is cached.")] = False,
+    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model of the gemini backend (default gemini-2.5-flash).")] = None,
+) -> None:
+    """Write a reverse prompt, visual description, suitability and suggested name for every active asset."""
+    settings = Settings(db_path=db) if db else Settings()
+    if not settings.database.is_file():
+        raise ConfigError(f"no workspace database at {settings.database}: run `refbench manifest` first")
+    describer = create_describer(backend or default_backend(), model=model)
+    console.print(summary_table(describe_assets(settings, describer, force=force, progress=True)))
+
+
+def summary_table(summary: DescribeSummary) -> Table:
+    """The describe run as a rich table."""
+    table = Table("what", "value", title=f"describe {summary.run_id}")
+    cost = f"${summary.cost_usd:.6f}" if summary.backend != "local" else "-"
+    rows = [("backend / model", f"{summary.backend} / {summary.model}"), ("prompt version", summary.prompt_version),
+            ("active assets", summary.assets), ("from cache", summary.cached), ("described now", summary.calls),
+            *[(f"  {status}", n) for status, n in summary.by_status.items()],
+            ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"), ("estimated cost", cost),
+            ("seconds", f"{summary.seconds:.2f}"), ("database", str(summary.database))]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+@app.command("fake-gemini")
+def fake_gemini(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+    fail: Annotated[list[str] | None, typer.Option(
+        help="Failure rule KIND[:TIMES[:MATCH]] (KIND: 429, 500, 503, safety, prompt_blocked, malformed); "
+             "repeatable.")] = None,
+) -> None:
+    """Serve a fake Gemini generateContent API on loopback, for demos and tests without a key."""
+    from refbench.fakes.gemini import FakeGemini
+
+    fake = FakeGemini(port=port)
+    for rule in fail or []:
+        kind, times, match = (rule.split(":", 2) + ["", ""])[:3]
+        try:
+            fake.add_rule(kind, times=int(times) if times else None, match=match or None)
+        except ValueError as error:
+            raise ConfigError(f"bad --fail rule {rule!r}: {error}") from error
+    console.print(f"fake Gemini on http://127.0.0.1:{port} — use it with:\n"
+                  f"  REFBENCH_GEMINI_BASE_URL=http://127.0.0.1:{port} GEMINI_API_KEY=any-value "
+                  f"refbench describe --backend gemini\nCtrl-C stops it.")
+    with contextlib.suppress(KeyboardInterrupt):
+        fake.serve_forever()

@@ -1,0 +1,211 @@
+"""The Gemini describer through the real google-genai SDK against the loopback fake server."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+
+import duckdb
+import pytest
+from refbench.describe.gemini import (
+    PRICES_USD_PER_MTOK,
+    GeminiDescriber,
+    GeminiSettings,
+    backoff_delay,
+    estimate_cost,
+)
+from refbench.describe.prompts import PROMPT_VERSION, PROMPTS
+from refbench.describe.runner import DescribeSummary, describe_assets, load_assets
+from refbench.errors import ConfigError
+from refbench.fakes.gemini import FakeGemini
+from refbench.settings import Settings
+
+KEY = "fake-key-for-tests"
+DEADLINE_S = 2.5
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    with FakeGemini() as server:
+        yield server
+
+
+def make_describer(fake: FakeGemini, **overrides: float) -> GeminiDescriber:
+    """A describer on the fake with a short deadline and fast backoff, so failure tests stay quick."""
+    values = {"deadline_s": DEADLINE_S, "initial_backoff_s": 0.05, "max_backoff_s": 0.4, "concurrency": 4, **overrides}
+    return GeminiDescriber(GeminiSettings(base_url=fake.url, **values), api_key=KEY, seed=0)
+
+
+def registry(settings: Settings, run_id: str | None) -> dict:
+    """What the tests compare: run status, assets and the latest call per asset."""
+    con = duckdb.connect(str(settings.database), read_only=True)
+    try:
+        return {
+            "run": (con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() or [None])[0],
+            "assets": {r[0]: r[1:] for r in con.execute(
+                "SELECT asset_id, name, reverse_prompt, visual_description, suggested_name, suitability"
+                " FROM v_assets").fetchall()},
+            "calls": {r[0]: r[1:] for r in con.execute(
+                "SELECT asset_id, status, reason, attempts, tokens_in, tokens_out, cost_usd, seconds"
+                " FROM description_calls WHERE run_id = ?", [run_id]).fetchall()},
+        }
+    finally:
+        con.close()
+
+
+def unique_label(settings: Settings) -> str:
+    """A detector label that names exactly one asset, so a failure rule hits one asset and no other."""
+    con = duckdb.connect(str(settings.database), read_only=True)
+    try:
+        return con.execute("SELECT name FROM v_assets WHERE asset_type NOT IN ('character', 'environment')"
+                           " GROUP BY name HAVING count(*) = 1 ORDER BY name LIMIT 1").fetchone()[0]
+    finally:
+        con.close()
+
+
+FAILURES = [
+    # kind served to one asset, how many times (None: always), its expected status, attempts, reason pattern
+    (None, None, "ok", 1, None),
+    ("429", 2, "ok", 3, None),
+    ("500", 1, "ok", 2, None),
+    ("503", None, "error", None, r"gave up after \d+ attempts in [\d.]+ s \(deadline 2.5 s\): 503 UNAVAILABLE"),
+    ("safety", None, "blocked", 1, r"response stopped: SAFETY \(HARM_CATEGORY_DANGEROUS_CONTENT=HIGH\)"),
+    ("prompt_blocked", None, "blocked", 1, r"prompt blocked: SAFETY"),
+    ("malformed", 1, "ok", 2, None),
+    ("malformed", None, "malformed", 2, r"malformed JSON: Invalid JSON"),
+]
+
+
+@pytest.mark.parametrize(("kind", "times", "status", "attempts", "reason"), FAILURES)
+def test_failure_paths_leave_the_registry_consistent(demo_copy: Settings, fake: FakeGemini, kind: str | None,
+                                                     times: int | None, status: str, attempts: int | None,
+                                                     reason: str | None) -> None:
+    label = unique_label(demo_copy) if kind else None
+    if kind:
+        fake.add_rule(kind, times=times, match=f"DETECTOR LABEL: {label}\n")
+    before = registry(demo_copy, None)["assets"]
+    summary = describe_assets(demo_copy, make_describer(fake))
+    after = registry(demo_copy, summary.run_id)
+    assert after["run"] == "completed"
+    assert after["assets"].keys() == before.keys(), "assets were added or lost"
+    assert len(after["calls"]) == summary.assets == summary.calls == len(before)
+    target = [a for a, v in after["assets"].items() if v[0] == label]
+    assert len(target) == (1 if label else 0)
+    for asset_id, (_, prompt, visual, name, suitability) in after["assets"].items():
+        call_status, call_reason, call_attempts, *_ = after["calls"][asset_id]
+        if asset_id in target:
+            assert call_status == status
+            assert attempts is None or call_attempts == attempts
+            assert reason is None or re.search(reason, call_reason), call_reason
+            described = status == "ok"
+            assert bool(prompt) == described and bool(name) == described and (suitability is None) != described
+        else:  # every other asset is described, whatever happened to the target
+            assert call_status == "ok" and call_attempts == 1 and prompt and visual and 1 <= suitability <= 10
+
+
+def test_503_gives_up_within_the_deadline(demo_copy: Settings, fake: FakeGemini) -> None:
+    match = f"DETECTOR LABEL: {unique_label(demo_copy)}\n"
+    fake.add_rule("503", match=match)
+    summary = describe_assets(demo_copy, make_describer(fake))
+    seconds = [v[6] for v in registry(demo_copy, summary.run_id)["calls"].values() if v[0] == "error"]
+    tried = sum(1 for r in fake.requests if match in r.text)
+    assert len(seconds) == 1 and seconds[0] <= DEADLINE_S
+    assert 3 <= tried <= GeminiSettings().max_attempts  # backed off, but bounded
+
+
+def test_usage_and_cost_are_stored_per_call(demo_copy: Settings, fake: FakeGemini) -> None:
+    summary = describe_assets(demo_copy, make_describer(fake))
+    calls = registry(demo_copy, summary.run_id)["calls"].values()
+    price_in, price_out = PRICES_USD_PER_MTOK["gemini-2.5-flash"]
+    for _, _, _, tokens_in, tokens_out, cost, _ in calls:
+        assert tokens_in > 258 and tokens_out > 0  # at least one image tile plus the text
+        assert cost == pytest.approx((tokens_in * price_in + tokens_out * price_out) / 1e6)
+    assert summary.tokens_in == sum(c[3] for c in calls)
+    assert summary.cost_usd == pytest.approx(sum(c[5] for c in calls))
+
+
+def test_requests_carry_the_type_schema_image_and_low_temperature(demo_copy: Settings, fake: FakeGemini) -> None:
+    describe_assets(demo_copy, make_describer(fake))
+    seen = {}
+    for request in fake.requests:
+        asset_type = re.search(r"ASSET TYPE: (\w+)", request.text).group(1)
+        seen[asset_type] = request.body
+    assert set(seen) == {"character", "prop", "animal", "vehicle", "environment"}
+    for asset_type, body in seen.items():
+        config = body["generationConfig"]
+        properties = set(config["responseSchema"]["properties"])
+        assert set(PROMPTS[asset_type].schema.model_fields) == properties
+        assert config["temperature"] <= 0.3 and config["responseMimeType"] == "application/json"
+        parts = body["contents"][0]["parts"]
+        assert parts[0]["inlineData"]["mime_type"] == "image/jpeg" and len(parts[0]["inlineData"]["data"]) > 1000
+        assert PROMPTS[asset_type].instruction in parts[1]["text"]
+    assert {r.path for r in fake.requests} == {"/v1/models/gemini-2.5-flash:generateContent"}
+
+
+def test_cache_skips_unchanged_assets_and_retries_failures(demo_copy: Settings, fake: FakeGemini) -> None:
+    fake.add_rule("503", match=f"DETECTOR LABEL: {unique_label(demo_copy)}\n")
+    fake.add_rule("safety", match="ASSET TYPE: environment\n")
+    first = describe_assets(demo_copy, make_describer(fake, deadline_s=0.5))
+    fake.rules.clear()
+    n = len(fake.requests)
+    second = describe_assets(demo_copy, make_describer(fake))
+    # the error is tried again; ok and blocked answers are final for this content + model + prompt version
+    assert (second.calls, second.cached, second.by_status["ok"]) == (1, first.assets - 1, 1)
+    assert len(fake.requests) == n + 1
+    other = make_describer(fake)
+    other.prompt_version = PROMPT_VERSION + "-next"
+    third = describe_assets(demo_copy, other)
+    assert (third.calls, third.cached) == (third.assets, 0)
+
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.5, 1.0), (2, 1.0, 2.0), (4, 4.0, 8.0), (9, 15.0, 30.0)])
+def test_backoff_is_exponential_with_jitter_and_capped(attempt: int, low: float, high: float) -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(attempt, initial_s=1.0, max_s=30.0, rng=rng) for _ in range(200)]
+    assert low <= min(delays) and max(delays) <= high and len(set(delays)) > 100
+
+
+@pytest.mark.parametrize(("model", "prices", "expected"), [
+    ("gemini-2.5-flash", {}, (1000 * 0.30 + 200 * 2.50) / 1e6),
+    ("models/gemini-2.5-flash-lite", {}, (1000 * 0.10 + 200 * 0.40) / 1e6),
+    ("gemini-9-ultra", {}, None),
+    ("gemini-9-ultra", {"price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0}, (1000 + 400) / 1e6),
+])
+def test_cost_estimate(model: str, prices: dict, expected: float | None) -> None:
+    assert estimate_cost(model, 1000, 200, **prices) == (pytest.approx(expected) if expected else None)
+
+
+@pytest.mark.parametrize(("overrides", "error"), [
+    ({"concurrency": 0}, "concurrency >= 1"), ({"deadline_s": 0}, "deadline_s > 0"), ({"max_attempts": 0}, ">= 1"),
+])
+def test_bad_settings_are_refused(overrides: dict, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        GeminiDescriber(GeminiSettings(**overrides), api_key=KEY)
+
+
+def test_summary_counts_add_up(demo_copy: Settings, fake: FakeGemini) -> None:
+    fake.add_rule("safety", match=f"DETECTOR LABEL: {unique_label(demo_copy)}\n")
+    summary: DescribeSummary = describe_assets(demo_copy, make_describer(fake))
+    assert sum(summary.by_status.values()) == summary.calls == summary.assets
+    assert summary.by_status["blocked"] == 1 and summary.described == summary.assets - 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_limit_bounds_requests_in_flight(demo_copy: Settings, concurrency: int) -> None:
+    with FakeGemini(latency_s=0.03) as fake:
+        describe_assets(demo_copy, make_describer(fake, concurrency=concurrency))
+    assert fake.max_in_flight == concurrency
+
+
+@pytest.mark.parametrize(("model", "thinking"), [("gemini-2.5-flash", {"thinking_budget": 0}),
+                                                 ("gemini-2.5-pro", None)])
+def test_thinking_is_turned_off_only_where_the_model_allows(fake: FakeGemini, demo_copy: Settings, model: str,
+                                                           thinking: dict | None) -> None:
+    describer = GeminiDescriber(GeminiSettings(base_url=fake.url, model=model), api_key=KEY)
+    con = duckdb.connect(str(demo_copy.database))
+    facts = next(f for f, _, _ in load_assets(con) if f is not None)
+    con.close()
+    assert describer.describe(facts).status == "ok"
+    assert fake.requests[-1].body["generationConfig"].get("thinkingConfig") == thinking
+    assert fake.requests[-1].path == f"/v1/models/{model}:generateContent"

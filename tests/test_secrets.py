@@ -1,0 +1,107 @@
+"""The Gemini API key: read only from the environment or a secrets file outside the repo, and never written anywhere."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from pydantic import ValidationError
+from refbench.cli import app
+from refbench.describe import default_backend
+from refbench.describe.gemini import GeminiDescriber, GeminiSettings, find_api_key, resolve_api_key
+from refbench.errors import ConfigError
+from refbench.fakes.gemini import FakeGemini
+from refbench.settings import PROJECT_ROOT, Settings
+from typer.testing import CliRunner
+
+KEY = "rbk-SECRET-5f1e9c2a7d3b-do-not-store"
+
+
+@pytest.fixture
+def no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No key in the environment and a secrets-file path that does not exist yet (returned)."""
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "config" / "secrets.env"
+    monkeypatch.setenv("REFBENCH_SECRETS_FILE", str(path))
+    return path
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGemini]:
+    with FakeGemini() as server:
+        yield server
+
+
+def test_the_key_reaches_the_api_but_no_output(demo_copy: Settings, fake: FakeGemini, no_key: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # everything the SDK, httpx and refbench log
+    fake.add_rule("429", times=1).add_rule("503", match="ASSET TYPE: vehicle")
+    fake.add_rule("safety", match="ASSET TYPE: animal")
+    env = {"GEMINI_API_KEY": KEY, "REFBENCH_GEMINI_BASE_URL": fake.url, "REFBENCH_GEMINI_DEADLINE_S": "1",
+           "REFBENCH_GEMINI_INITIAL_BACKOFF_S": "0.05", "REFBENCH_GEMINI_MAX_BACKOFF_S": "0.2"}
+    result = CliRunner().invoke(app, ["describe", "--db", str(demo_copy.database)], env=env)
+    assert result.exit_code == 0, result.output
+    assert fake.requests and {r.api_key for r in fake.requests} == {KEY}, "the key must reach the server"
+    con = duckdb.connect(str(demo_copy.database), read_only=True)
+    statuses = dict(con.execute("SELECT status, count(*) FROM description_calls GROUP BY 1").fetchall())
+    # DuckDB compresses strings on disk (FSST), so the file bytes alone could hide a stored key: ask SQL too
+    columns = con.execute("SELECT table_name, column_name FROM information_schema.columns c JOIN"
+                          " information_schema.tables t USING (table_schema, table_name)"
+                          " WHERE t.table_type = 'BASE TABLE'").fetchall()
+    hits = {(t, c) for t, c in columns if con.execute(
+        f'SELECT count(*) FROM "{t}" WHERE contains(CAST("{c}" AS VARCHAR), ?)', [KEY]).fetchone()[0]}
+    con.close()
+    assert len(columns) > 50 and not hits, f"API key stored in {hits}"
+    assert statuses.get("ok") and statuses.get("error") and statuses.get("blocked")  # every path was taken
+    needles = [KEY, base64.b64encode(KEY.encode()).decode()]
+    texts = {"cli output": result.output, "log": caplog.text}
+    files = [p for p in demo_copy.data_dir.rglob("*") if p.is_file()]
+    assert demo_copy.database in files
+    for path in files:  # the DuckDB file (and its WAL, if any), reports, anything the run wrote
+        texts[str(path)] = path.read_bytes().decode("latin-1")
+    for where, text in texts.items():
+        for needle in needles:
+            assert needle not in text, f"API key found in {where}"
+
+
+@pytest.mark.parametrize(("env", "file_text", "expected"), [
+    ({"GEMINI_API_KEY": "from-env"}, None, "from-env"),
+    ({"GOOGLE_API_KEY": "from-google-env"}, None, "from-google-env"),
+    ({"GEMINI_API_KEY": "from-env"}, "GEMINI_API_KEY=from-file\n", "from-env"),
+    ({}, "# refbench\nGEMINI_API_KEY=from-file\n", "from-file"),
+    ({}, "export GOOGLE_API_KEY='quoted-file'\n", "quoted-file"),
+    ({}, "OTHER=1\n", None),
+    ({}, None, None),
+])
+def test_key_sources(no_key: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file_text: str | None,
+                     expected: str | None) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if file_text is not None:
+        no_key.parent.mkdir(parents=True)
+        no_key.write_text(file_text)
+    assert find_api_key() == expected
+    assert default_backend() == ("gemini" if expected else "local")
+
+
+def test_secrets_file_inside_the_repository_is_refused(no_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFBENCH_SECRETS_FILE", str(PROJECT_ROOT / "pyproject.toml"))
+    with pytest.raises(ConfigError, match="lies inside the repository"):
+        find_api_key()
+
+
+def test_missing_key_says_where_to_put_it(no_key: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no Gemini API key: set GEMINI_API_KEY or GOOGLE_API_KEY .*--backend local"):
+        resolve_api_key()
+
+
+def test_key_is_not_a_setting_and_not_in_the_repr() -> None:
+    with pytest.raises(ValidationError, match="api_key"):
+        GeminiSettings(api_key=KEY)
+    describer = GeminiDescriber(GeminiSettings(base_url="http://127.0.0.1:9"), api_key=KEY)
+    assert KEY not in repr(describer) and KEY not in str(vars(describer.settings))
