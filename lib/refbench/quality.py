@@ -1,7 +1,16 @@
 """Face quality as a reference: size, pose, sharpness, exposure, detector confidence.
 
-The score is a weighted geometric mean of five factors in [0, 1], so one bad factor
-(a blurred or profile face) pulls the score down however good the others are.
+The quality score is a weighted geometric mean of five factors, each in [0, 1]:
+
+- ``detector``: the detection score.
+- ``resolution``: face width / 112 px, capped at 1 (ArcFace looks at 112 px faces; smaller ones are upsampled).
+- ``frontal``: cos(yaw), yaw estimated from the 5 landmarks.
+- ``sharpness``: 1 - exp(-L / 150), L = variance of the Laplacian of the face resized to 112 px wide
+  (~150 is a soft edge, ~500 crisp).
+- ``exposure`` (half weight): 1 - 2 |mean luma - 0.5|.
+
+A geometric mean means one bad factor (a blurred or profile face) pulls the score down however good the
+others are. The manifest uses the score to pick each identity's best reference crop.
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from refbench.errors import ShapeError
 from refbench.types import Detections
 
 BEST_WIDTH_BAND = (0.15, 0.25)  # face width / image width that generators keep best (DESIGN.md)
+FRONTAL_YAW_DEG = 15.0  # |yaw| below this counts as facing the camera
 _WEIGHTS = {"detector": 1.0, "resolution": 1.0, "frontal": 1.0, "sharpness": 1.0, "exposure": 0.5}
 
 
@@ -25,33 +36,52 @@ class FaceQuality:
     yaw: float  # degrees, > 0: nose points towards the image's right edge
     sharpness: float  # variance of the Laplacian on the face resized to 112 px wide
     exposure: float  # mean luma of the face in [0, 1]
-    quality_score: float  # [0, 1]
+    quality_score: float  # [0, 1], see the module docstring
+    det_score: float = 1.0  # detector confidence in [0, 1]
 
     @property
     def in_best_band(self) -> bool:
         """Whether the face width lies in the 15–25% band of the image width."""
         return BEST_WIDTH_BAND[0] <= self.width_frac <= BEST_WIDTH_BAND[1]
 
+    @property
+    def facing(self) -> str:
+        """Which frame edge the nose points to: ``right``, ``left`` or ``camera`` (|yaw| < 15°).
+
+        Image edges, not the subject's own left/right: generators confuse the two, mirroring is caught here.
+        """
+        if abs(self.yaw) < FRONTAL_YAW_DEG:
+            return "camera"
+        return "right" if self.yaw > 0 else "left"
+
 
 def yaw_from_landmarks(landmarks: np.ndarray) -> float:
-    """Signed yaw estimate in degrees from 5 landmarks (5, 2).
+    """Signed yaw estimate in degrees from 5 landmarks (5, 2): eyes, nose, mouth corners in image coordinates.
 
-    The nose tip's horizontal offset from the eyes' midpoint, relative to half the
-    inter-ocular distance, is roughly sin(yaw). Positive: the nose points to the image's
-    right edge (the subject looks towards camera-right). Mirroring an image flips the sign.
+    The nose tip's offset from the eyes' midpoint, measured along the eye axis (so head roll does not
+    read as yaw) and relative to half the inter-ocular distance, is roughly sin(yaw). Positive: the nose
+    points to the image's right edge. Mirroring an image flips the sign.
     """
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if landmarks.shape != (5, 2):
+        raise ShapeError(f"landmarks: expected shape (5, 2), got {landmarks.shape}")
     left_eye, right_eye, nose = landmarks[0], landmarks[1], landmarks[2]
-    half_span = max(float(np.linalg.norm(right_eye - left_eye)) / 2.0, 1e-6)
-    offset = (float(nose[0]) - (float(left_eye[0]) + float(right_eye[0])) / 2.0) / half_span
+    if right_eye[0] < left_eye[0]:  # eyes listed right-to-left: keep the axis pointing to the image's right
+        left_eye, right_eye = right_eye, left_eye
+    axis = right_eye - left_eye
+    half_span = max(float(np.linalg.norm(axis)) / 2.0, 1e-6)
+    offset = float(np.dot(nose - (left_eye + right_eye) / 2.0, axis / (2.0 * half_span))) / half_span
     return float(np.degrees(np.arcsin(np.clip(offset, -1.0, 1.0))))
 
 
 def face_quality(image_rgb: np.ndarray, xyxy: np.ndarray, landmarks: np.ndarray, det_score: float) -> FaceQuality:
-    """Quality figures of one face box (4,) with landmarks (5, 2) in an RGB image (H, W, 3)."""
+    """Quality figures of one face box (4,) with landmarks (5, 2) in an RGB image (H, W, 3) uint8."""
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+        raise ShapeError(f"image_rgb: expected shape (H, W, 3), got {image_rgb.shape}")
     height, width = image_rgb.shape[:2]
     x1, y1, x2, y2 = np.clip(np.round(xyxy).astype(int), 0, [width, height, width, height])
     face = image_rgb[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
-    gray = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    gray = cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_RGB2GRAY)
     gray = cv2.resize(gray, (112, max(1, round(112 * gray.shape[0] / max(gray.shape[1], 1)))))
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     exposure = float(gray.mean() / 255.0)
@@ -64,7 +94,7 @@ def face_quality(image_rgb: np.ndarray, xyxy: np.ndarray, landmarks: np.ndarray,
         "exposure": float(np.clip(1.0 - abs(exposure - 0.5) * 2.0, 0, 1)),
     }
     score = _weighted_geometric_mean(factors)
-    return FaceQuality((x2 - x1) / width, yaw, sharpness, exposure, score)
+    return FaceQuality((x2 - x1) / width, yaw, sharpness, exposure, score, float(det_score))
 
 
 def _weighted_geometric_mean(factors: dict[str, float]) -> float:
