@@ -1,0 +1,66 @@
+"""``refbench plan``: choose each scene's references, build and check its Veo request, optionally submit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from refbench.cli.app import app, console
+from refbench.planning import PlanOptions, ScenePlan, plan_scenes, submit_plans
+from refbench.settings import Settings
+
+
+def selection_table(plan: ScenePlan) -> Table:
+    """Chosen and dropped candidates of one scene, with reasons."""
+    table = Table(title=f"scene {plan.scene.scene_id} ({plan.scene.shot_type.value})", show_lines=False)
+    for column in ("slot", "tag", "role", "variant", "quality", "reason"):
+        table.add_column(column)
+    for s in plan.selection.chosen + plan.selection.dropped:
+        table.add_row(str(s.slot or "-"), s.tag, s.role.value, s.variant or "-",
+                      "n/a" if s.quality is None else f"{s.quality:.2f}", s.reason)
+    return table
+
+
+@app.command()
+def plan(
+    scenes_file: Annotated[Path, typer.Argument(help="Scenes file (YAML or JSON).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only: write nothing, send nothing.")] = False,
+    submit: Annotated[bool, typer.Option("--submit", help="Submit valid requests (needs GOOGLE_API_KEY or "
+                                                          "GEMINI_API_KEY, and --mode vertex).")] = False,
+    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    mode: Annotated[str, typer.Option(help="API surface the request is checked for: gemini or vertex.")] = "gemini",
+    model: Annotated[str, typer.Option(help="Veo model id.")] = "veo-3.1-generate-preview",
+    max_refs: Annotated[int, typer.Option(help="References per scene (Veo 3.1: at most 3).")] = 3,
+    base_url: Annotated[str | None, typer.Option(help="API endpoint override (tests: a loopback fake).")] = None,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between operation polls.")] = 10.0,
+    max_polls: Annotated[int, typer.Option(help="Polls before giving up on an operation.")] = 60,
+) -> None:
+    """Select references per scene, print the selection and the exact request JSON; refuse invalid requests."""
+    if dry_run and submit:
+        raise typer.BadParameter("--dry-run and --submit exclude each other")
+    settings = Settings(db_path=db) if db else Settings()
+    options = PlanOptions(mode=mode, model=model, max_refs=max_refs)
+    run_id = f"plan-{uuid.uuid4().hex[:10]}"
+    plans = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run, run_id=run_id)
+    for item in plans:
+        console.print(selection_table(item))
+        console.print_json(json.dumps(item.request.to_json()))
+        for check in item.checks:
+            if not check.ok:
+                console.print(f"[red]refused[/red] {escape(f'[{check.name}] {check.message}')}", soft_wrap=True)
+        console.print(f"scene {item.scene.scene_id}: request "
+                      + ("[green]valid[/green]" if item.valid else "[red]refused before sending[/red]"))
+    invalid = [p.scene.scene_id for p in plans if not p.valid]
+    if submit:
+        for scene_id, result in submit_plans(plans, settings=settings, base_url=base_url,
+                                             poll_interval_s=poll_interval, max_polls=max_polls).items():
+            console.print(f"scene {scene_id}: {escape(result)}", soft_wrap=True)
+    if invalid:
+        console.print(f"[red]error:[/red] {len(invalid)} request(s) refused: {', '.join(invalid)}")
+        raise typer.Exit(1)

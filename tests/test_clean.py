@@ -1,0 +1,125 @@
+"""Clean sheets from real demo assets: tier 1 and tier 2 beside the originals, tier 3 validated by ArcFace."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from refbench import store
+from refbench.clean import NEUTRAL_GRAY, create_cleaner, make_clean_references
+from refbench.clean.generative import GenerativeCleaner, ReplayGenerator, identity_embeddings
+from refbench.errors import ConfigError, ModelUnavailableError, UnknownBackendError
+from refbench.manifest import Backends, resolve_threshold
+from refbench.selection import load_registry
+from refbench.settings import PROJECT_ROOT, Settings
+
+PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
+NUMBA_CACHE = PROJECT_ROOT / "data" / "cache" / "numba"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def rembg_cleaner(demo_workspace: Settings):
+    return create_cleaner("rembg-gray", model_dir=demo_workspace.models, providers=["CPUExecutionProvider"],
+                          numba_cache_dir=NUMBA_CACHE)
+
+
+def test_unknown_tier_is_refused() -> None:
+    with pytest.raises(UnknownBackendError, match="No clean tier backend named 'magic'; available: generative"):
+        create_cleaner("magic")
+
+
+def test_tier2_from_demo_assets_keeps_originals(demo_copy: Settings, rembg_cleaner, tmp_path: Path) -> None:
+    con = store.connect(demo_copy.database)
+    registry = load_registry(con)
+    assets = [registry["CHAR_13"], registry["PROP_01"], registry["ANIM_01"]]
+    inputs = [p for a in assets for p in (a.crop_path, a.source_image_path)]
+    before = {p: sha256(p) for p in inputs}
+    results = make_clean_references(con, assets, rembg_cleaner, out_dir=tmp_path / "clean", run_id="c1")
+    assert {p: sha256(p) for p in inputs} == before  # originals and crops byte-identical
+    for asset, result in zip(assets, results, strict=True):
+        assert (result.tier, result.status, result.path.parent) == (2, "ok", tmp_path / "clean")
+        assert result.path not in inputs
+        with Image.open(result.path) as out, Image.open(asset.crop_path) as crop:
+            assert out.size == crop.size and out.mode == "RGB"
+            pixels = np.asarray(out).reshape(-1, 3)
+        gray_share = np.mean(np.all(pixels == NEUTRAL_GRAY, axis=1))
+        assert 0.02 < gray_share < 0.98, f"{asset.tag}: background share {gray_share:.2f}"
+    rows = con.execute("SELECT tag, tier, is_primary, status, cost_unit FROM clean_references ORDER BY tag").fetchall()
+    assert rows == [("ANIM_01", 2, True, "ok", "s"), ("CHAR_13", 2, True, "ok", "s"), ("PROP_01", 2, True, "ok", "s")]
+    assert load_registry(con)["CHAR_13"].clean_path == results[0].path
+    con.close()
+
+
+def test_tier1_points_at_the_crop_and_becomes_primary_only_once(demo_copy: Settings, tmp_path: Path) -> None:
+    con = store.connect(demo_copy.database)
+    asset = load_registry(con)["PROP_01"]
+    cleaner = create_cleaner("original")
+    make_clean_references(con, [asset], cleaner, out_dir=tmp_path)
+    make_clean_references(con, [asset], cleaner, out_dir=tmp_path)
+    rows = con.execute("SELECT path, is_primary FROM clean_references WHERE tag = 'PROP_01'").fetchall()
+    assert sorted(p for _, p in rows) == [False, True] and {p for p, _ in rows} == {str(asset.crop_path)}
+    con.close()
+
+
+@pytest.fixture
+def tier3(demo_copy: Settings, backends: Backends):
+    con = store.connect(demo_copy.database)
+    registry = load_registry(con)
+    identities = identity_embeddings(con, face_model="insightface")
+    threshold = resolve_threshold(demo_copy, "insightface")
+    yield con, registry, identities, threshold
+    con.close()
+
+
+def test_tier3_accepts_a_sheet_of_the_same_person(tier3, backends: Backends, tmp_path: Path) -> None:
+    con, registry, identities, threshold = tier3
+    generator = ReplayGenerator([PHOTOS / "obama_2.jpg"])
+    cleaner = GenerativeCleaner(generator=generator, face_analyzer=backends.faces, identities=identities,
+                                threshold=threshold, fallback=create_cleaner("original"))
+    (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    assert (result.tier, result.status, result.attempts) == (3, "ok", 1)
+    assert result.similarity >= threshold == result.threshold
+    assert "neutral gray" in result.prompt and generator.received[0][0] == result.prompt
+    assert con.execute("SELECT tier, is_primary FROM clean_references WHERE tag = 'CHAR_13'").fetchall() == [(3, True)]
+
+
+def test_tier3_falls_back_after_three_failed_attempts(tier3, backends: Backends, tmp_path: Path) -> None:
+    con, registry, identities, threshold = tier3
+    # Someone else (macron), then no face at all: never the same person.
+    generator = ReplayGenerator([PHOTOS / "macron_2.jpg", PHOTOS / "china.jpg", PHOTOS / "macron_1.jpg"])
+    cleaner = GenerativeCleaner(generator=generator, face_analyzer=backends.faces, identities=identities,
+                                threshold=threshold, fallback=create_cleaner("original"))
+    failed, fallback = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    assert generator.calls == 3
+    assert (failed.tier, failed.status, failed.attempts) == (3, "failed", 3)
+    assert failed.similarity < threshold
+    assert failed.message.startswith("best ArcFace similarity") and "fell back to tier 1" in failed.message
+    assert (fallback.tier, fallback.status) == (1, "ok")
+    rows = con.execute("SELECT tier, status, is_primary FROM clean_references WHERE tag = 'CHAR_13' ORDER BY tier"
+                       ).fetchall()
+    assert rows == [(1, "ok", True), (3, "failed", False)]
+
+
+def test_tier3_never_passes_without_a_face_model(tier3) -> None:
+    _, _, identities, threshold = tier3
+    with pytest.raises(ModelUnavailableError, match="need a face model to validate identity"):
+        GenerativeCleaner(generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]), face_analyzer=None,
+                          identities=identities, threshold=threshold, fallback=create_cleaner("original"))
+
+
+@pytest.mark.parametrize("tag, attempts, match", [("PROP_01", 3, "only characters with a known identity"),
+                                                  ("CHAR_13", 4, "max_attempts must be 1..3")])
+def test_tier3_refusals(tier3, backends: Backends, tmp_path: Path, tag: str, attempts: int, match: str) -> None:
+    _, registry, identities, threshold = tier3
+    with pytest.raises(ConfigError, match=match):
+        cleaner = GenerativeCleaner(generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
+                                    face_analyzer=backends.faces, identities=identities, threshold=threshold,
+                                    fallback=create_cleaner("original"), max_attempts=attempts)
+        cleaner.clean(registry[tag], out_dir=tmp_path)

@@ -1,0 +1,134 @@
+"""``refbench plan`` over the demo registry: dry run, stored plans, refusals, and submit via the Veo fake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from refbench import store
+from refbench.cli import app
+from refbench.fakes.veo import FAKE_MP4, FakeVeo
+from refbench.scenes import SceneSpecError
+from refbench.settings import PROJECT_ROOT, Settings
+from typer.testing import CliRunner
+
+SAMPLES = PROJECT_ROOT / "data" / "samples"
+SCENE_IDS = ["s01_arrival", "s02_greeting", "s03_reaction", "s04_object", "s05_walk", "s06_override"]
+runner = CliRunner()
+
+
+def plan(*args: str) -> object:
+    return runner.invoke(app, ["plan", *args], env={"COLUMNS": "200"})
+
+
+def tables(database: Path) -> dict[str, int]:
+    con = store.connect(database, read_only=True)
+    try:
+        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return {t: store.count(con, t) for t in ("scene_selections", "generation_requests") if t in names}
+    finally:
+        con.close()
+
+
+def test_sample_scenes_plan_cleanly_with_dry_run(demo_copy: Settings) -> None:
+    before = tables(demo_copy.database)
+    result = plan(str(SAMPLES / "scenes.yaml"), "--dry-run", "--db", str(demo_copy.database))
+    assert result.exit_code == 0, result.output
+    for scene_id in SCENE_IDS:
+        assert f"scene {scene_id}: request valid" in result.output
+    assert "refused" not in result.output
+    assert '"reference_type": "ASSET"' in result.output and '"duration_seconds": 8' in result.output
+    assert "pinned by the user (manual override)" in result.output  # s06_override
+    assert tables(demo_copy.database) == before  # a dry run writes nothing
+
+
+def test_plan_stores_selections_and_requests(demo_copy: Settings) -> None:
+    result = plan(str(SAMPLES / "scenes.yaml"), "--db", str(demo_copy.database))
+    assert result.exit_code == 0, result.output
+    con = store.connect(demo_copy.database, read_only=True)
+    rows = con.execute("SELECT scene_id, status, valid, request FROM generation_requests ORDER BY scene_id").fetchall()
+    assert [r[:3] for r in rows] == [(s, "planned", True) for s in SCENE_IDS]
+    greeting = json.loads(rows[1][3])
+    assert [r["image"]["tag"] for r in greeting["config"]["reference_images"]] == ["CHAR_13", "CHAR_12", "ENV_02"]
+    assert con.execute("SELECT tags, pins, unpins FROM scene_selections WHERE scene_id = 's06_override'").fetchone() \
+        == (["CHAR_14", "CHAR_13", "CHAR_12"], ["CHAR_14"], ["CHAR_03"])
+    con.close()
+
+
+def test_invalid_scenes_are_refused_with_readable_errors(demo_copy: Settings) -> None:
+    result = plan(str(SAMPLES / "scenes_invalid.yaml"), "--dry-run", "--db", str(demo_copy.database))
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SceneSpecError)
+    message = str(result.exception)
+    for expected in ("scene 'bad_shot', field shot_type: 'dutch_angle' is not one of",
+                     "scene 'no_prompt', field prompt: missing (this field is required)",
+                     "scene 'unknown_tag', field placements.0.asset_tag: unknown tag 'CHAR_99'",
+                     "scene 'bad_role', field placements.0.role: 'hero' is not one of",
+                     "scene 'bad_aspect', field aspect_ratio: aspect ratio '4:3' is not one of 16:9, 9:16"):
+        assert expected in message
+
+
+def test_request_refused_by_a_check_exits_1(demo_copy: Settings, tmp_path: Path) -> None:
+    (tmp_path / "first.png").write_bytes((SAMPLES / "photos" / "rocket.png").read_bytes())
+    (tmp_path / "hybrid.yaml").write_text(
+        "scenes:\n  - scene_id: hybrid\n    prompt: The astronaut walks to the rocket.\n    shot_type: wide\n"
+        "    first_frame: first.png\n    placements: [{asset_tag: CHAR_02, role: subject}]\n")
+    result = plan(str(tmp_path / "hybrid.yaml"), "--dry-run", "--db", str(demo_copy.database))
+    assert result.exit_code == 1
+    assert "[references_exclusive_with_frames] reference images cannot be combined with first frame" in result.output
+    assert "1 request(s) refused: hybrid" in result.output
+
+
+def test_submit_through_the_sdk_and_the_fake(demo_copy: Settings, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "one.yaml").write_text(
+        "scenes:\n  - scene_id: one\n    prompt: Two leaders shake hands.\n    shot_type: two_shot\n"
+        "    placements: [{asset_tag: CHAR_13, role: subject}, {asset_tag: CHAR_12, role: interaction_target}]\n")
+    monkeypatch.setenv("GOOGLE_API_KEY", "cli-test-key")
+    with FakeVeo(pending_polls=1) as fake:
+        result = plan(str(tmp_path / "one.yaml"), "--submit", "--mode", "vertex", "--db", str(demo_copy.database),
+                      "--base-url", fake.url, "--poll-interval", "0.01")
+    assert result.exit_code == 0, result.output
+    assert "cli-test-key" not in result.output
+    con = store.connect(demo_copy.database, read_only=True)
+    status, operation, outputs, request = con.execute(
+        "SELECT status, operation_name, outputs, request FROM generation_requests WHERE scene_id = 'one'").fetchone()
+    con.close()
+    assert status == "done" and operation.startswith("projects/fake/")
+    assert Path(outputs[0]).read_bytes() == FAKE_MP4 and Path(outputs[0]).parent == demo_copy.workspace_files / \
+        "generated"
+    assert "cli-test-key" not in request
+    assert [r.api_key for r in fake.requests] == ["cli-test-key"] * 3  # submit, pending poll, final poll
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--submit"], "only in Vertex mode: plan with --mode vertex"),
+    (["--submit", "--dry-run"], "--dry-run and --submit exclude each other"),
+])
+def test_submit_refusals(demo_copy: Settings, args: list[str], match: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY", "k")
+    result = plan(str(SAMPLES / "scenes.yaml"), "--db", str(demo_copy.database), *args)
+    assert result.exit_code != 0
+    assert match in str(result.exception) + result.output
+
+
+@pytest.mark.slow
+def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_path: Path) -> None:
+    import nbformat
+    import papermill
+
+    notebook = PROJECT_ROOT / "notebooks" / "03_reference_selection.ipynb"
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert [c.metadata.get("tags") for c in cells].count(["parameters"]) == 1
+    assert not any(line.lstrip().startswith(("def ", "class ")) for c in cells for line in c.source.splitlines())
+    output = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(notebook), str(output), kernel_name="python3", progress_bar=False,
+                               parameters={"db_path": str(demo_copy.database), "thumb_size": 64, "shot_type":
+                                           "close_up", "placements": "ENV_02:subject, CHAR_01:background"})
+    outputs = [o for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "request VALID" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<td>CHAR_01</td>" in html and "close-up: characters first, as face crops" in html
