@@ -1,0 +1,160 @@
+"""Prefect flow of the manifest: the same library functions as ``refbench manifest``, as tasks.
+
+Per-image analysis runs as tasks on the chosen task runner (threads, or a local Dask cluster);
+every DuckDB write happens here in the flow process, because DuckDB has a single writer.
+Run it locally with ``python flows/manifest.py data/samples/photos`` or through a deployment
+(``prefect.yaml``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from refbench import store
+from refbench.ingest import list_files
+from refbench.manifest import (
+    ImageAnalysis,
+    ManifestOptions,
+    ManifestSummary,
+    finish_manifest,
+    iter_work,
+    new_run_id,
+    resolve_threshold,
+    write_analysis,
+)
+from refbench.pipeline_tasks import analyze_stored, shared_backends
+from refbench.settings import Settings
+from refbench.versions import git_commit, package_versions
+
+TaskRunnerName = Literal["default", "dask"]
+# Images in flight at once: enough to keep two workers busy, few enough to keep memory flat.
+IN_FLIGHT = 4
+
+# The task gets the image's record and decodes the workspace copy itself: a record pickles in bytes, a decoded
+# image in megabytes. No cache: each image is analyzed once per (stage, backend) anyway (table `processed`).
+analyze_task = task(analyze_stored, name="analyze-image", cache_policy=NO_CACHE)
+
+
+@task(name="finish-manifest", cache_policy=NO_CACHE)
+def finish_task(con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings,
+                options: ManifestOptions) -> ManifestSummary:
+    """Cluster faces, register assets, write the contact sheet and metrics (flow process only)."""
+    finish_manifest(con, summary, settings=settings, options=options)
+    return summary
+
+
+@task(name="describe-assets", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def describe_task(settings: Settings, describer: str) -> dict:
+    """Describe the registry's assets (the only task that may call the outside world, hence retries)."""
+    from refbench.describe import create_describer
+    from refbench.describe.runner import describe_assets
+
+    summary = describe_assets(settings, create_describer(describer))
+    return {"run_id": summary.run_id, "assets": summary.assets, "cached": summary.cached, "calls": summary.calls,
+            "by_status": dict(summary.by_status)}
+
+
+def make_task_runner(name: TaskRunnerName) -> TaskRunner:
+    """The task runner a setting names: a 2-thread pool, or a local 2-worker Dask cluster."""
+    if name == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
+                                              "dashboard_address": None})
+    return ThreadPoolTaskRunner(max_workers=2)
+
+
+@flow(name="manifest-pipeline")
+def manifest_pipeline(photos_dir: Path, settings: Settings, options: ManifestOptions,
+                      task_runner_name: str) -> ManifestSummary:
+    """Ingest, analyze per image on the task runner, write in input order, then finish."""
+    threshold = options.face_threshold if options.face_threshold is not None else resolve_threshold(
+        settings, options.face_model)
+    providers = tuple(settings.providers) if settings.providers else None
+    run_id = new_run_id("manifest")
+    summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
+    start = time.perf_counter()
+    summary.execution_provider = shared_backends(options, model_dir=settings.models,
+                                                 providers=providers).faces.execution_provider
+    summary.seconds["load_models"] = time.perf_counter() - start
+    con = store.connect(settings.database)
+    try:
+        store.start_run(con, run_id=run_id, kind="manifest", parameters={
+            "photos_dir": str(photos_dir), "detector": options.detector, "face_model": options.face_model,
+            "face_threshold": threshold, "object_confidence": options.object_confidence,
+            "task_runner": task_runner_name, "orchestrator": "prefect"},
+            versions=package_versions(), git_commit=git_commit(), execution_provider=summary.execution_provider)
+        files = list_files(photos_dir)
+        summary.files_seen = len(files)
+        in_flight: deque = deque()
+        for loaded, needs_objects, needs_faces in iter_work(con, files, settings=settings, options=options,
+                                                            summary=summary, run_id=run_id):
+            in_flight.append(analyze_task.submit(loaded.record, options=options, model_dir=settings.models,
+                                                 files_dir=settings.workspace_files,
+                                                 max_pixels=settings.max_image_pixels, providers=providers,
+                                                 run_objects=needs_objects, run_faces=needs_faces))
+            if len(in_flight) >= IN_FLIGHT:
+                _register(con, in_flight.popleft().result(), summary, options)
+        while in_flight:  # oldest first: rows keep the input order, so tags match run_manifest's
+            _register(con, in_flight.popleft().result(), summary, options)
+        finish_task(con, summary, settings=settings, options=options)
+        store.finish_run(con, run_id, status="completed")
+    except BaseException as error:
+        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        con.close()
+    return summary
+
+
+def _register(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary,
+              options: ManifestOptions) -> None:
+    """Add one image's stage seconds to the summary and write its rows (flow process only)."""
+    for stage, seconds in analysis.seconds.items():
+        summary.seconds[stage] += seconds
+    start = time.perf_counter()
+    write_analysis(con, analysis, run_id=summary.run_id, detector=options.detector, face_model=options.face_model)
+    summary.seconds["register"] += time.perf_counter() - start
+
+
+@flow(name="manifest", log_prints=True)
+def manifest_flow(photos_dir: Path, db_path: Path | None = None, detector: str = "opencv-darknet",
+                  face_model: str = "insightface", face_threshold: float | None = None,
+                  task_runner: TaskRunnerName = "default", describer: str | None = None) -> dict:
+    """Turn a folder of photos into the asset registry (incremental; safe to re-run).
+
+    Args:
+        photos_dir: folder of photos, searched recursively.
+        db_path: DuckDB workspace file; default ``REFBENCH_DB_PATH`` or ``data/refbench.duckdb``.
+        detector: object detector backend.
+        face_model: face model backend.
+        face_threshold: same-person cosine threshold; default the workspace's calibrated one.
+        task_runner: ``default`` (2 threads) or ``dask`` (local 2-worker Dask cluster).
+        describer: describe the assets afterwards with this backend (``local``, ``gemini``); ``None``: skip.
+
+    Returns:
+        The run summary as plain values (run id, counts, seconds per stage).
+    """
+    settings = Settings(db_path=db_path) if db_path else Settings()
+    options = ManifestOptions(detector=detector, face_model=face_model, face_threshold=face_threshold)
+    pipeline = manifest_pipeline.with_options(task_runner=make_task_runner(task_runner))
+    summary = pipeline(Path(photos_dir), settings, options, task_runner)
+    described = describe_task(settings, describer) if describer else None
+    get_run_logger().info("manifest %s: %d images, %d faces, %d identities, assets %s", summary.run_id,
+                          summary.images_total, summary.faces, summary.identities, summary.assets_by_type)
+    return {"run_id": summary.run_id, "database": str(summary.database), "images_total": summary.images_total,
+            "images_new": summary.images_new, "rejected_total": summary.rejected_total, "faces": summary.faces,
+            "identities": summary.identities, "assets_by_type": dict(summary.assets_by_type),
+            "seconds": dict(summary.seconds), "contact_sheet": str(summary.contact_sheet), "described": described}
+
+
+if __name__ == "__main__":
+    manifest_flow(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/samples/photos"))

@@ -1,0 +1,101 @@
+"""Commands of run tracking and reports: ``runs list``, ``runs compare A B``, ``report NOTEBOOK -p K V``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import typer
+from rich.table import Table
+
+from refbench import store
+from refbench.cli.app import app, console
+from refbench.errors import StoreError
+from refbench.reports import parse_parameters, run_report
+from refbench.runs import compare_runs, list_runs
+from refbench.settings import Settings
+
+runs_app = typer.Typer(help="Runs of flows, notebooks and reports: list and compare.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+def _settings(db: Path | None) -> Settings:
+    return Settings(db_path=db) if db else Settings()
+
+
+def _open(db: Path | None) -> duckdb.DuckDBPyConnection:
+    """An existing workspace, migrated (``v_runs``); listing runs must not create a database."""
+    database = _settings(db).database
+    if not database.is_file():
+        raise StoreError(f"no workspace database at {database}: run `refbench manifest` first")
+    return store.connect(database)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+@runs_app.command("list")
+def runs_list(
+    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only runs of this kind (manifest, report, ...).")] = None,
+    limit: Annotated[int, typer.Option(help="Newest N runs.")] = 30,
+) -> None:
+    """Runs, newest first, with duration and headline metrics."""
+    con = _open(db)
+    try:
+        rows = list_runs(con, kind=kind, limit=limit)
+    finally:
+        con.close()
+    table = Table("run", "kind", "status", "started (UTC)", "seconds", "images", "faces", "identities")
+    for run in rows:
+        table.add_row(run.run_id, run.kind, run.status, f"{run.started_at:%Y-%m-%d %H:%M:%S}", _cell(run.duration_s),
+                      *[_cell(run.metrics.get(k)) for k in ("images_total", "faces", "identities")])
+    console.print(table)
+
+
+@runs_app.command("compare")
+def runs_compare(
+    a: Annotated[str, typer.Argument(help="First run id (or unique prefix).")],
+    b: Annotated[str, typer.Argument(help="Second run id (or unique prefix).")],
+    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    only_differences: Annotated[bool, typer.Option(help="Show only the lines where the runs differ.")] = False,
+) -> None:
+    """Two runs side by side: parameters, metrics and versions; differing lines in bold."""
+    con = _open(db)
+    try:
+        comparison = compare_runs(con, a, b)
+    finally:
+        con.close()
+    table = Table("section", "name", comparison.a.run_id, comparison.b.run_id, title="runs compared")
+    for row in comparison.differences() if only_differences else comparison.rows:
+        style = "bold yellow" if row.differs else None
+        table.add_row(row.section, row.name, _cell(row.a), _cell(row.b), style=style)
+    console.print(table)
+    console.print(f"{len(comparison.differences())} of {len(comparison.rows)} lines differ")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def report(
+    ctx: typer.Context,
+    notebook: Annotated[Path, typer.Argument(help="Notebook with a cell tagged `parameters`.")],
+    db: Annotated[Path | None, typer.Option(help="Workspace to record the run in (default: db_path parameter).")]
+    = None,
+    reports_dir: Annotated[Path | None, typer.Option(help="Output folder (default: reports/).")] = None,
+) -> None:
+    """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
+    parameters = parse_parameters(ctx.args)
+    settings = _settings(db)
+    if reports_dir:
+        settings = settings.model_copy(update={"reports_dir": reports_dir})
+    if db and "db_path" not in parameters:
+        parameters["db_path"] = str(db)
+    result = run_report(notebook, parameters=parameters, settings=settings)
+    console.print(f"report {result.run_id} ({result.seconds:.1f} s)\n  notebook: {result.notebook}\n"
+                  f"  html:     {result.html}")
