@@ -38,6 +38,9 @@ samples: venv
 
 demo: setup
 	$(RB) manifest data/samples/photos
+	$(RB) describe
+	$(RB) plan data/samples/scenes.yaml --dry-run
+	$(RB) report notebooks/04_manifest_report.ipynb -p db_path data/refbench.duckdb
 
 test: setup
 	$(PY) -m pytest -q tests
