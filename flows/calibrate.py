@@ -39,8 +39,9 @@ from refbench.versions import git_commit, package_versions
 
 
 @task(name="load-labels", cache_policy=NO_CACHE)
-def load_labels_task(pairs_file: Path | None, identities_file: Path | None) -> tuple[list[LabeledPair],
-                                                                                     dict[str, str] | None, Path]:
+def load_labels_task(
+    pairs_file: Path | None, identities_file: Path | None
+) -> tuple[list[LabeledPair], dict[str, str] | None, Path]:
     """Labelled pairs from a pairs or an identities file."""
     return labelled_pairs(pairs_file=pairs_file, identities_file=identities_file)
 
@@ -58,11 +59,25 @@ def distractors_task(folder: Path, analyzer: FaceAnalyzer) -> dict:
 
 
 @task(name="verification-metrics", cache_policy=NO_CACHE)
-def metrics_task(pairs: list[LabeledPair], embedded: EmbeddedImages, distractors: dict | None, images_dir: Path,
-                 analyzer: FaceAnalyzer, current_threshold: float, source: str) -> Calibration:
+def metrics_task(
+    pairs: list[LabeledPair],
+    embedded: EmbeddedImages,
+    distractors: dict | None,
+    images_dir: Path,
+    analyzer: FaceAnalyzer,
+    current_threshold: float,
+    source: str,
+) -> Calibration:
     """ROC, AUC, EER, FAR thresholds and accuracy of the scored pairs."""
-    return calibrate(pairs, images_dir=images_dir, analyzer=analyzer, current_threshold=current_threshold,
-                     source=source, embedded=embedded, distractors=distractors)
+    return calibrate(
+        pairs,
+        images_dir=images_dir,
+        analyzer=analyzer,
+        current_threshold=current_threshold,
+        source=source,
+        embedded=embedded,
+        distractors=distractors,
+    )
 
 
 @task(name="cluster-sweep", cache_policy=NO_CACHE)
@@ -78,9 +93,16 @@ def plots_task(calibration: Calibration, folder: Path, sweep: list[SweepPoint]) 
 
 
 @flow(name="calibrate", log_prints=True)
-def calibrate_flow(images_dir: Path, identities_file: Path | None = None, pairs_file: Path | None = None,
-                   face_model: str = "insightface", distractors_dir: Path | None = None, db_path: Path | None = None,
-                   reports_dir: Path | None = None, set_default: bool = True) -> dict:
+def calibrate_flow(
+    images_dir: Path,
+    identities_file: Path | None = None,
+    pairs_file: Path | None = None,
+    face_model: str = "insightface",
+    distractors_dir: Path | None = None,
+    db_path: Path | None = None,
+    reports_dir: Path | None = None,
+    set_default: bool = True,
+) -> dict:
     """Calibrate a face model's same-person threshold on labelled photos and log the metrics to DuckDB.
 
     Args:
@@ -104,11 +126,22 @@ def calibrate_flow(images_dir: Path, identities_file: Path | None = None, pairs_
     run_id = new_run_id("calibrate")
     con = store.connect(settings.database)
     try:
-        store.start_run(con, run_id=run_id, kind="calibrate", parameters={
-            "source": str(source), "images_dir": str(images_dir), "face_model": analyzer.name,
-            "distractors_dir": str(distractors_dir) if distractors_dir else None, "set_default": set_default,
-            "orchestrator": "prefect"}, versions=package_versions(), git_commit=git_commit(),
-            execution_provider=analyzer.execution_provider)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="calibrate",
+            parameters={
+                "source": str(source),
+                "images_dir": str(images_dir),
+                "face_model": analyzer.name,
+                "distractors_dir": str(distractors_dir) if distractors_dir else None,
+                "set_default": set_default,
+                "orchestrator": "prefect",
+            },
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=analyzer.execution_provider,
+        )
         embedded = embed_task(pairs, Path(images_dir), analyzer)
         distractors = distractors_task(Path(distractors_dir), analyzer) if distractors_dir else None
         calibration = metrics_task(pairs, embedded, distractors, Path(images_dir), analyzer, current, str(source))
@@ -116,10 +149,12 @@ def calibrate_flow(images_dir: Path, identities_file: Path | None = None, pairs_
         plots = plots_task(calibration, settings.reports_dir / "calibration", sweep)
         clusters = workspace_cluster_scores(con, identities, face_model=analyzer.name)
         save_calibration(con, calibration, run_id=run_id, set_default=set_default)
-        store.log_metrics(con, run_id, [*summary_rows(calibration), *sweep_rows(sweep),
-                                        *manifest_cluster_rows(clusters)])
-        store.insert_rows(con, "artifacts", [{"path": str(p), "kind": "calibration_plot", "run_id": run_id}
-                                             for p in plots])
+        store.log_metrics(
+            con, run_id, [*summary_rows(calibration), *sweep_rows(sweep), *manifest_cluster_rows(clusters)]
+        )
+        store.insert_rows(
+            con, "artifacts", [{"path": str(p), "kind": "calibration_plot", "run_id": run_id} for p in plots]
+        )
         store.finish_run(con, run_id, status="completed")
     except BaseException as error:
         store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
@@ -127,18 +162,35 @@ def calibrate_flow(images_dir: Path, identities_file: Path | None = None, pairs_
     finally:
         con.close()
     m = calibration.metrics
-    get_run_logger().info("calibration %s: AUC %.4f, EER %.4f, recommended threshold %.3f", calibration.calibration_id,
-                          m.auc, m.eer, calibration.recommended_threshold)
-    return {"run_id": run_id, "calibration_id": calibration.calibration_id, "face_model": analyzer.name,
-            "auc": m.auc, "eer": m.eer, "eer_threshold": m.eer_threshold, "best_accuracy": m.best_accuracy,
-            "recommended_threshold": calibration.recommended_threshold, "accuracy_at_current": m.accuracy_at_current,
-            "best_cluster_threshold": best_sweep_point(sweep).threshold if sweep else None,
-            "workspace_bcubed_f1": clusters.bcubed_f1 if clusters else None, "n_no_face": len(calibration.no_face),
-            "plots": [str(p) for p in plots], "database": str(settings.database)}
+    get_run_logger().info(
+        "calibration %s: AUC %.4f, EER %.4f, recommended threshold %.3f",
+        calibration.calibration_id,
+        m.auc,
+        m.eer,
+        calibration.recommended_threshold,
+    )
+    return {
+        "run_id": run_id,
+        "calibration_id": calibration.calibration_id,
+        "face_model": analyzer.name,
+        "auc": m.auc,
+        "eer": m.eer,
+        "eer_threshold": m.eer_threshold,
+        "best_accuracy": m.best_accuracy,
+        "recommended_threshold": calibration.recommended_threshold,
+        "accuracy_at_current": m.accuracy_at_current,
+        "best_cluster_threshold": best_sweep_point(sweep).threshold if sweep else None,
+        "workspace_bcubed_f1": clusters.bcubed_f1 if clusters else None,
+        "n_no_face": len(calibration.no_face),
+        "plots": [str(p) for p in plots],
+        "database": str(settings.database),
+    }
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    calibrate_flow(images_dir=Path(args[1] if len(args) > 1 else "data/samples/photos"),
-                   identities_file=Path(args[0] if args else "data/samples/identities.csv"),
-                   face_model=args[2] if len(args) > 2 else "insightface")
+    calibrate_flow(
+        images_dir=Path(args[1] if len(args) > 1 else "data/samples/photos"),
+        identities_file=Path(args[0] if args else "data/samples/identities.csv"),
+        face_model=args[2] if len(args) > 2 else "insightface",
+    )

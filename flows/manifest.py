@@ -44,8 +44,9 @@ analyze_task = task(analyze_stored, name="analyze-image", cache_policy=NO_CACHE)
 
 
 @task(name="finish-manifest", cache_policy=NO_CACHE)
-def finish_task(con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings,
-                options: ManifestOptions) -> ManifestSummary:
+def finish_task(
+    con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings, options: ManifestOptions
+) -> ManifestSummary:
     """Cluster faces, register assets, write the contact sheet and metrics (flow process only)."""
     finish_manifest(con, summary, settings=settings, options=options)
     return summary
@@ -58,8 +59,13 @@ def describe_task(settings: Settings, describer: str) -> dict:
     from refbench.describe.runner import describe_assets
 
     summary = describe_assets(settings, create_describer(describer))
-    return {"run_id": summary.run_id, "assets": summary.assets, "cached": summary.cached, "calls": summary.calls,
-            "by_status": dict(summary.by_status)}
+    return {
+        "run_id": summary.run_id,
+        "assets": summary.assets,
+        "cached": summary.cached,
+        "calls": summary.calls,
+        "by_status": dict(summary.by_status),
+    }
 
 
 def make_task_runner(name: TaskRunnerName) -> TaskRunner:
@@ -67,40 +73,67 @@ def make_task_runner(name: TaskRunnerName) -> TaskRunner:
     if name == "dask":
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        )
     return ThreadPoolTaskRunner(max_workers=2)
 
 
 @flow(name="manifest-pipeline")
-def manifest_pipeline(photos_dir: Path, settings: Settings, options: ManifestOptions,
-                      task_runner_name: str) -> ManifestSummary:
+def manifest_pipeline(
+    photos_dir: Path, settings: Settings, options: ManifestOptions, task_runner_name: str
+) -> ManifestSummary:
     """Ingest, analyze per image on the task runner, write in input order, then finish."""
-    threshold = options.face_threshold if options.face_threshold is not None else resolve_threshold(
-        settings, options.face_model)
+    threshold = (
+        options.face_threshold
+        if options.face_threshold is not None
+        else resolve_threshold(settings, options.face_model)
+    )
     providers = tuple(settings.providers) if settings.providers else None
     run_id = new_run_id("manifest")
     summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
     start = time.perf_counter()
-    summary.execution_provider = shared_backends(options, model_dir=settings.models,
-                                                 providers=providers).faces.execution_provider
+    summary.execution_provider = shared_backends(
+        options, model_dir=settings.models, providers=providers
+    ).faces.execution_provider
     summary.seconds["load_models"] = time.perf_counter() - start
     con = store.connect(settings.database)
     try:
-        store.start_run(con, run_id=run_id, kind="manifest", parameters={
-            "photos_dir": str(photos_dir), "detector": options.detector, "face_model": options.face_model,
-            "face_threshold": threshold, "object_confidence": options.object_confidence,
-            "task_runner": task_runner_name, "orchestrator": "prefect"},
-            versions=package_versions(), git_commit=git_commit(), execution_provider=summary.execution_provider)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="manifest",
+            parameters={
+                "photos_dir": str(photos_dir),
+                "detector": options.detector,
+                "face_model": options.face_model,
+                "face_threshold": threshold,
+                "object_confidence": options.object_confidence,
+                "task_runner": task_runner_name,
+                "orchestrator": "prefect",
+            },
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=summary.execution_provider,
+        )
         files = list_files(photos_dir)
         summary.files_seen = len(files)
         in_flight: deque = deque()
-        for loaded, needs_objects, needs_faces in iter_work(con, files, settings=settings, options=options,
-                                                            summary=summary, run_id=run_id):
-            in_flight.append(analyze_task.submit(loaded.record, options=options, model_dir=settings.models,
-                                                 files_dir=settings.workspace_files,
-                                                 max_pixels=settings.max_image_pixels, providers=providers,
-                                                 run_objects=needs_objects, run_faces=needs_faces))
+        for loaded, needs_objects, needs_faces in iter_work(
+            con, files, settings=settings, options=options, summary=summary, run_id=run_id
+        ):
+            in_flight.append(
+                analyze_task.submit(
+                    loaded.record,
+                    options=options,
+                    model_dir=settings.models,
+                    files_dir=settings.workspace_files,
+                    max_pixels=settings.max_image_pixels,
+                    providers=providers,
+                    run_objects=needs_objects,
+                    run_faces=needs_faces,
+                )
+            )
             if len(in_flight) >= IN_FLIGHT:
                 _register(con, in_flight.popleft().result(), summary, options)
         while in_flight:  # oldest first: rows keep the input order, so tags match run_manifest's
@@ -115,8 +148,9 @@ def manifest_pipeline(photos_dir: Path, settings: Settings, options: ManifestOpt
     return summary
 
 
-def _register(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary,
-              options: ManifestOptions) -> None:
+def _register(
+    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary, options: ManifestOptions
+) -> None:
     """Add one image's stage seconds to the summary and write its rows (flow process only)."""
     for stage, seconds in analysis.seconds.items():
         summary.seconds[stage] += seconds
@@ -126,9 +160,15 @@ def _register(con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: 
 
 
 @flow(name="manifest", log_prints=True)
-def manifest_flow(photos_dir: Path, db_path: Path | None = None, detector: str = "opencv-darknet",
-                  face_model: str = "insightface", face_threshold: float | None = None,
-                  task_runner: TaskRunnerName = "default", describer: str | None = None) -> dict:
+def manifest_flow(
+    photos_dir: Path,
+    db_path: Path | None = None,
+    detector: str = "opencv-darknet",
+    face_model: str = "insightface",
+    face_threshold: float | None = None,
+    task_runner: TaskRunnerName = "default",
+    describer: str | None = None,
+) -> dict:
     """Turn a folder of photos into the asset registry (incremental; safe to re-run).
 
     Args:
@@ -148,12 +188,27 @@ def manifest_flow(photos_dir: Path, db_path: Path | None = None, detector: str =
     pipeline = manifest_pipeline.with_options(task_runner=make_task_runner(task_runner))
     summary = pipeline(Path(photos_dir), settings, options, task_runner)
     described = describe_task(settings, describer) if describer else None
-    get_run_logger().info("manifest %s: %d images, %d faces, %d identities, assets %s", summary.run_id,
-                          summary.images_total, summary.faces, summary.identities, summary.assets_by_type)
-    return {"run_id": summary.run_id, "database": str(summary.database), "images_total": summary.images_total,
-            "images_new": summary.images_new, "rejected_total": summary.rejected_total, "faces": summary.faces,
-            "identities": summary.identities, "assets_by_type": dict(summary.assets_by_type),
-            "seconds": dict(summary.seconds), "contact_sheet": str(summary.contact_sheet), "described": described}
+    get_run_logger().info(
+        "manifest %s: %d images, %d faces, %d identities, assets %s",
+        summary.run_id,
+        summary.images_total,
+        summary.faces,
+        summary.identities,
+        summary.assets_by_type,
+    )
+    return {
+        "run_id": summary.run_id,
+        "database": str(summary.database),
+        "images_total": summary.images_total,
+        "images_new": summary.images_new,
+        "rejected_total": summary.rejected_total,
+        "faces": summary.faces,
+        "identities": summary.identities,
+        "assets_by_type": dict(summary.assets_by_type),
+        "seconds": dict(summary.seconds),
+        "contact_sheet": str(summary.contact_sheet),
+        "described": described,
+    }
 
 
 if __name__ == "__main__":

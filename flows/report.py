@@ -18,13 +18,21 @@ from refbench.settings import Settings
 def render_task(notebook: Path, parameters: dict, settings: Settings) -> dict:
     """Execute and render one notebook (papermill runs in its own process, away from this event loop)."""
     report = run_report(notebook, parameters=parameters, settings=settings)
-    return {"run_id": report.run_id, "notebook": str(report.notebook), "html": str(report.html),
-            "seconds": report.seconds}
+    return {
+        "run_id": report.run_id,
+        "notebook": str(report.notebook),
+        "html": str(report.html),
+        "seconds": report.seconds,
+    }
 
 
 @flow(name="report", log_prints=True)
-def report_flow(notebook: Path = Path("notebooks/04_manifest_report.ipynb"), parameters: dict | None = None,
-                db_path: Path | None = None, reports_dir: Path | None = None) -> dict:
+def report_flow(
+    notebook: Path = Path("notebooks/04_manifest_report.ipynb"),
+    parameters: dict | None = None,
+    db_path: Path | None = None,
+    reports_dir: Path | None = None,
+) -> dict:
     """Run a parameterized notebook as a report under ``reports/``.
 
     Args:

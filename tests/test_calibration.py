@@ -74,12 +74,15 @@ def test_best_accuracy_prefers_the_widest_gap() -> None:
     assert threshold == pytest.approx(0.6) and interval == pytest.approx((0.4, 0.8))
 
 
-@pytest.mark.parametrize(("threshold", "counts", "accuracy"), [
-    (0.5, {"tp": 2, "fp": 0, "tn": 3, "fn": 1}, 5 / 6),
-    (0.3, {"tp": 3, "fp": 1, "tn": 2, "fn": 0}, 5 / 6),  # >= : a score equal to the threshold is accepted
-    (0.95, {"tp": 0, "fp": 0, "tn": 3, "fn": 3}, 0.5),
-    (0.0, {"tp": 3, "fp": 3, "tn": 0, "fn": 0}, 0.5),
-])
+@pytest.mark.parametrize(
+    ("threshold", "counts", "accuracy"),
+    [
+        (0.5, {"tp": 2, "fp": 0, "tn": 3, "fn": 1}, 5 / 6),
+        (0.3, {"tp": 3, "fp": 1, "tn": 2, "fn": 0}, 5 / 6),  # >= : a score equal to the threshold is accepted
+        (0.95, {"tp": 0, "fp": 0, "tn": 3, "fn": 3}, 0.5),
+        (0.0, {"tp": 3, "fp": 3, "tn": 0, "fn": 0}, 0.5),
+    ],
+)
 def test_confusion_and_accuracy(threshold: float, counts: dict, accuracy: float) -> None:
     assert confusion_at(SCORES, SAME, threshold) == counts
     assert accuracy_at(SCORES, SAME, threshold) == pytest.approx(accuracy)
@@ -106,20 +109,26 @@ def test_gaussian_eer_threshold_hand_computed() -> None:
     assert gaussian_eer_threshold(np.array([0.4, 1.0]), np.array([0.0, 0.2])) == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize(("scores", "same", "message"), [
-    ([0.5, 0.4], [True, True], "got 2 same and 0 different"),
-    ([0.5, 0.4], [False, False], "got 0 same and 2 different"),
-])
+@pytest.mark.parametrize(
+    ("scores", "same", "message"),
+    [
+        ([0.5, 0.4], [True, True], "got 2 same and 0 different"),
+        ([0.5, 0.4], [False, False], "got 0 same and 2 different"),
+    ],
+)
 def test_metrics_need_both_kinds_of_pairs(scores, same, message) -> None:
     with pytest.raises(ConfigError, match=message):
         verification_metrics(np.array(scores), np.array(same), current_threshold=0.3)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("a,b,same\nx.jpg,y.jpg,maybe\n", "line 2: 'same' must be one of"),
-    ("left,right,same\nx.jpg,y.jpg,1\n", r"missing column\(s\) \['a', 'b'\]"),
-    ("a,b,same\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,same\nx.jpg,y.jpg,maybe\n", "line 2: 'same' must be one of"),
+        ("left,right,same\nx.jpg,y.jpg,1\n", r"missing column\(s\) \['a', 'b'\]"),
+        ("a,b,same\n", "no rows"),
+    ],
+)
 def test_pairs_file_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text(text)
@@ -156,8 +165,13 @@ def sface():
 @pytest.mark.parametrize("model", ["insightface", "opencv-yunet-sface"])
 def test_dev_set_calibration(samples_dir: Path, backends, sface, model: str) -> None:
     analyzer = backends.faces if model == "insightface" else sface
-    calibration = calibrate(pairs_from_identities(load_identities(IDENTITIES)), images_dir=samples_dir,
-                            analyzer=analyzer, current_threshold=0.3, source=str(IDENTITIES))
+    calibration = calibrate(
+        pairs_from_identities(load_identities(IDENTITIES)),
+        images_dir=samples_dir,
+        analyzer=analyzer,
+        current_threshold=0.3,
+        source=str(IDENTITIES),
+    )
     m = calibration.metrics
     assert m.auc > 0.99
     assert m.eer < 0.01 and m.best_accuracy == 1.0
@@ -171,16 +185,22 @@ def test_images_without_a_face_are_counted(samples_dir: Path, backends) -> None:
     identities = {**load_identities(IDENTITIES), "cat.png": "chelsea_the_cat", "coffee.png": "a_cup"}
     pairs = pairs_from_identities(identities)
     embedded = embed_images(identities, images_dir=samples_dir, analyzer=backends.faces)
-    calibration = calibrate(pairs, images_dir=samples_dir, analyzer=backends.faces, current_threshold=0.3,
-                            source="test", embedded=embedded)
+    calibration = calibrate(
+        pairs, images_dir=samples_dir, analyzer=backends.faces, current_threshold=0.3, source="test", embedded=embedded
+    )
     assert sorted(calibration.no_face) == ["cat.png", "coffee.png"]
     assert len(calibration.scores.skipped) == 14 * 13 // 2 - 12 * 11 // 2
     assert calibration.n_images == 14
 
 
 def test_saved_calibration_becomes_the_default(samples_dir: Path, backends, settings) -> None:
-    calibration = calibrate(pairs_from_identities(load_identities(IDENTITIES)), images_dir=samples_dir,
-                            analyzer=backends.faces, current_threshold=0.3, source="test")
+    calibration = calibrate(
+        pairs_from_identities(load_identities(IDENTITIES)),
+        images_dir=samples_dir,
+        analyzer=backends.faces,
+        current_threshold=0.3,
+        source="test",
+    )
     con = store.connect(settings.database)
     try:
         save_calibration(con, calibration, run_id=None, set_default=True)
@@ -207,11 +227,22 @@ def test_cli_calibrate_prints_figures_and_stores_the_default(samples_dir: Path, 
     settings = demo_copy  # a workspace where the manifest ran: its identities are scored too
     monkeypatch.setenv("REFBENCH_REPORTS_DIR", str(settings.reports_dir))
     monkeypatch.setenv("REFBENCH_MODEL_DIR", str(settings.models))
-    result = CliRunner().invoke(app, ["calibrate", "--identities", str(IDENTITIES), "--images", str(samples_dir),
-                                      "--db", str(settings.database)], env={"COLUMNS": "160"})
+    result = CliRunner().invoke(
+        app,
+        ["calibrate", "--identities", str(IDENTITIES), "--images", str(samples_dir), "--db", str(settings.database)],
+        env={"COLUMNS": "160"},
+    )
     assert result.exit_code == 0, result.output
-    for label in ("AUC", "EER", "threshold at FAR 0.01", "best accuracy", "accuracy at current default",
-                  "recommended threshold", "BCubed F1", "workspace identities"):
+    for label in (
+        "AUC",
+        "EER",
+        "threshold at FAR 0.01",
+        "best accuracy",
+        "accuracy at current default",
+        "recommended threshold",
+        "BCubed F1",
+        "workspace identities",
+    ):
         assert label in result.output
     plots = sorted(settings.reports_dir.glob("calibration/*.png"))
     assert [p.name.rsplit("-", 1)[1] for p in plots] == ["hist.png", "roc.png", "sweep.png"]
@@ -242,8 +273,9 @@ def prefect_harness():
 def test_calibrate_flow(prefect_harness, samples_dir: Path, settings, monkeypatch) -> None:
     monkeypatch.setenv("REFBENCH_MODEL_DIR", str(settings.models))
     flow = load_flow_from_entrypoint(str(PROJECT_ROOT / "flows" / "calibrate.py") + ":calibrate_flow")
-    result = flow(images_dir=samples_dir, identities_file=IDENTITIES, db_path=settings.database,
-                  reports_dir=settings.reports_dir)
+    result = flow(
+        images_dir=samples_dir, identities_file=IDENTITIES, db_path=settings.database, reports_dir=settings.reports_dir
+    )
     assert result["auc"] > 0.99 and len(result["plots"]) == 3
     con = store.connect(settings.database)
     try:
@@ -262,8 +294,14 @@ def test_notebook_runs_with_tiny_parameters(tmp_path: Path) -> None:
     import papermill
 
     out = tmp_path / "02_face_thresholds.ipynb"
-    papermill.execute_notebook(str(NOTEBOOK), str(out), cwd=str(NOTEBOOK.parent), kernel_name="python3",
-                               parameters={"face_models": ["insightface"], "max_images": 5}, progress_bar=False)
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        cwd=str(NOTEBOOK.parent),
+        kernel_name="python3",
+        parameters={"face_models": ["insightface"], "max_images": 5},
+        progress_bar=False,
+    )
     executed = nbformat.read(out, as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -26,8 +26,9 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def rembg_cleaner(demo_workspace: Settings):
-    return create_cleaner("rembg-gray", model_dir=demo_workspace.models, providers=["CPUExecutionProvider"],
-                          numba_cache_dir=NUMBA_CACHE)
+    return create_cleaner(
+        "rembg-gray", model_dir=demo_workspace.models, providers=["CPUExecutionProvider"], numba_cache_dir=NUMBA_CACHE
+    )
 
 
 def test_unknown_tier_is_refused() -> None:
@@ -81,8 +82,13 @@ def tier3(demo_copy: Settings, backends: Backends):
 def test_tier3_accepts_a_sheet_of_the_same_person(tier3, backends: Backends, tmp_path: Path) -> None:
     con, registry, identities, threshold = tier3
     generator = ReplayGenerator([PHOTOS / "obama_2.jpg"])
-    cleaner = GenerativeCleaner(generator=generator, face_analyzer=backends.faces, identities=identities,
-                                threshold=threshold, fallback=create_cleaner("original"))
+    cleaner = GenerativeCleaner(
+        generator=generator,
+        face_analyzer=backends.faces,
+        identities=identities,
+        threshold=threshold,
+        fallback=create_cleaner("original"),
+    )
     (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
     assert (result.tier, result.status, result.attempts) == (3, "ok", 1)
     assert result.similarity >= threshold == result.threshold
@@ -94,32 +100,50 @@ def test_tier3_falls_back_after_three_failed_attempts(tier3, backends: Backends,
     con, registry, identities, threshold = tier3
     # Someone else (macron), then no face at all: never the same person.
     generator = ReplayGenerator([PHOTOS / "macron_2.jpg", PHOTOS / "china.jpg", PHOTOS / "macron_1.jpg"])
-    cleaner = GenerativeCleaner(generator=generator, face_analyzer=backends.faces, identities=identities,
-                                threshold=threshold, fallback=create_cleaner("original"))
+    cleaner = GenerativeCleaner(
+        generator=generator,
+        face_analyzer=backends.faces,
+        identities=identities,
+        threshold=threshold,
+        fallback=create_cleaner("original"),
+    )
     failed, fallback = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
     assert generator.calls == 3
     assert (failed.tier, failed.status, failed.attempts) == (3, "failed", 3)
     assert failed.similarity < threshold
     assert failed.message.startswith("best ArcFace similarity") and "fell back to tier 1" in failed.message
     assert (fallback.tier, fallback.status) == (1, "ok")
-    rows = con.execute("SELECT tier, status, is_primary FROM clean_references WHERE tag = 'CHAR_13' ORDER BY tier"
-                       ).fetchall()
+    rows = con.execute(
+        "SELECT tier, status, is_primary FROM clean_references WHERE tag = 'CHAR_13' ORDER BY tier"
+    ).fetchall()
     assert rows == [(1, "ok", True), (3, "failed", False)]
 
 
 def test_tier3_never_passes_without_a_face_model(tier3) -> None:
     _, _, identities, threshold = tier3
     with pytest.raises(ModelUnavailableError, match="need a face model to validate identity"):
-        GenerativeCleaner(generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]), face_analyzer=None,
-                          identities=identities, threshold=threshold, fallback=create_cleaner("original"))
+        GenerativeCleaner(
+            generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
+            face_analyzer=None,
+            identities=identities,
+            threshold=threshold,
+            fallback=create_cleaner("original"),
+        )
 
 
-@pytest.mark.parametrize("tag, attempts, match", [("PROP_01", 3, "only characters with a known identity"),
-                                                  ("CHAR_13", 4, "max_attempts must be 1..3")])
+@pytest.mark.parametrize(
+    "tag, attempts, match",
+    [("PROP_01", 3, "only characters with a known identity"), ("CHAR_13", 4, "max_attempts must be 1..3")],
+)
 def test_tier3_refusals(tier3, backends: Backends, tmp_path: Path, tag: str, attempts: int, match: str) -> None:
     _, registry, identities, threshold = tier3
     with pytest.raises(ConfigError, match=match):
-        cleaner = GenerativeCleaner(generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
-                                    face_analyzer=backends.faces, identities=identities, threshold=threshold,
-                                    fallback=create_cleaner("original"), max_attempts=attempts)
+        cleaner = GenerativeCleaner(
+            generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
+            face_analyzer=backends.faces,
+            identities=identities,
+            threshold=threshold,
+            fallback=create_cleaner("original"),
+            max_attempts=attempts,
+        )
         cleaner.clean(registry[tag], out_dir=tmp_path)

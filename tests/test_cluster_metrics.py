@@ -52,10 +52,13 @@ def test_pairwise_agrees_with_scikit_learn(seed: int) -> None:
     assert recall == pytest.approx(tp / (tp + fn))
 
 
-@pytest.mark.parametrize(("true", "pred", "message"), [
-    (["a"], [0, 1], "labels differ in length: 1 true vs 2 predicted"),
-    ([], [], "no items to score"),
-])
+@pytest.mark.parametrize(
+    ("true", "pred", "message"),
+    [
+        (["a"], [0, 1], "labels differ in length: 1 true vs 2 predicted"),
+        ([], [], "no items to score"),
+    ],
+)
 def test_bad_inputs(true, pred, message) -> None:
     with pytest.raises(ConfigError, match=message):
         cluster_scores(true, pred)

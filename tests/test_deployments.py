@@ -53,12 +53,22 @@ def free_port() -> int:
 def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`prefect server start` on a free loopback port, with its own PREFECT_HOME; yields the clients' env."""
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -83,15 +93,17 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def prefect(env: dict[str, str], *args: str, timeout: int = 120) -> str:
     """Run one `prefect` CLI command from the project root, as the README shows; returns its output."""
-    result = subprocess.run([*PREFECT, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run(
+        [*PREFECT, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert result.returncode == 0, f"prefect {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
 
 @pytest.mark.slow
-def test_loopback_deploy_run_and_worker_complete_the_manifest(prefect_server: dict[str, str], samples_dir: Path,
-                                                               tmp_path: Path) -> None:
+def test_loopback_deploy_run_and_worker_complete_the_manifest(
+    prefect_server: dict[str, str], samples_dir: Path, tmp_path: Path
+) -> None:
     started = time.monotonic()
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -101,8 +113,16 @@ def test_loopback_deploy_run_and_worker_complete_the_manifest(prefect_server: di
     env = prefect_server
     prefect(env, "work-pool", "create", "refbench", "--type", "process")
     prefect(env, "--no-prompt", "deploy", "--all")
-    output = prefect(env, "deployment", "run", "manifest/manifest-folder", "--param", f"photos_dir={photos}",
-                     "--param", f"db_path={database}")
+    output = prefect(
+        env,
+        "deployment",
+        "run",
+        "manifest/manifest-folder",
+        "--param",
+        f"photos_dir={photos}",
+        "--param",
+        f"db_path={database}",
+    )
     flow_run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", output).group(1)
     prefect(env, "worker", "start", "--pool", "refbench", "--run-once", timeout=150)
     state = prefect(env, "flow-run", "inspect", flow_run_id)
@@ -110,7 +130,8 @@ def test_loopback_deploy_run_and_worker_complete_the_manifest(prefect_server: di
     con = duckdb.connect(str(database), read_only=True)
     try:
         images, status, orchestrator = con.execute(
-            "SELECT (SELECT count(*) FROM images), status, parameters->>'orchestrator' FROM runs").fetchone()
+            "SELECT (SELECT count(*) FROM images), status, parameters->>'orchestrator' FROM runs"
+        ).fetchone()
     finally:
         con.close()
     assert (images, status, orchestrator) == (3, "completed", "prefect")

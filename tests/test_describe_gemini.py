@@ -43,12 +43,21 @@ def registry(settings: Settings, run_id: str | None) -> dict:
     try:
         return {
             "run": (con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() or [None])[0],
-            "assets": {r[0]: r[1:] for r in con.execute(
-                "SELECT asset_id, name, reverse_prompt, visual_description, suggested_name, suitability"
-                " FROM v_assets").fetchall()},
-            "calls": {r[0]: r[1:] for r in con.execute(
-                "SELECT asset_id, status, reason, attempts, tokens_in, tokens_out, cost_usd, seconds"
-                " FROM description_calls WHERE run_id = ?", [run_id]).fetchall()},
+            "assets": {
+                r[0]: r[1:]
+                for r in con.execute(
+                    "SELECT asset_id, name, reverse_prompt, visual_description, suggested_name, suitability"
+                    " FROM v_assets"
+                ).fetchall()
+            },
+            "calls": {
+                r[0]: r[1:]
+                for r in con.execute(
+                    "SELECT asset_id, status, reason, attempts, tokens_in, tokens_out, cost_usd, seconds"
+                    " FROM description_calls WHERE run_id = ?",
+                    [run_id],
+                ).fetchall()
+            },
         }
     finally:
         con.close()
@@ -58,8 +67,10 @@ def unique_label(settings: Settings) -> str:
     """A detector label that names exactly one asset, so a failure rule hits one asset and no other."""
     con = duckdb.connect(str(settings.database), read_only=True)
     try:
-        return con.execute("SELECT name FROM v_assets WHERE asset_type NOT IN ('character', 'environment')"
-                           " GROUP BY name HAVING count(*) = 1 ORDER BY name LIMIT 1").fetchone()[0]
+        return con.execute(
+            "SELECT name FROM v_assets WHERE asset_type NOT IN ('character', 'environment')"
+            " GROUP BY name HAVING count(*) = 1 ORDER BY name LIMIT 1"
+        ).fetchone()[0]
     finally:
         con.close()
 
@@ -78,9 +89,15 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("kind", "times", "status", "attempts", "reason"), FAILURES)
-def test_failure_paths_leave_the_registry_consistent(demo_copy: Settings, fake: FakeGemini, kind: str | None,
-                                                     times: int | None, status: str, attempts: int | None,
-                                                     reason: str | None) -> None:
+def test_failure_paths_leave_the_registry_consistent(
+    demo_copy: Settings,
+    fake: FakeGemini,
+    kind: str | None,
+    times: int | None,
+    status: str,
+    attempts: int | None,
+    reason: str | None,
+) -> None:
     label = unique_label(demo_copy) if kind else None
     if kind:
         fake.add_rule(kind, times=times, match=f"DETECTOR LABEL: {label}\n")
@@ -166,19 +183,27 @@ def test_backoff_is_exponential_with_jitter_and_capped(attempt: int, low: float,
     assert low <= min(delays) and max(delays) <= high and len(set(delays)) > 100
 
 
-@pytest.mark.parametrize(("model", "prices", "expected"), [
-    ("gemini-2.5-flash", {}, (1000 * 0.30 + 200 * 2.50) / 1e6),
-    ("models/gemini-2.5-flash-lite", {}, (1000 * 0.10 + 200 * 0.40) / 1e6),
-    ("gemini-9-ultra", {}, None),
-    ("gemini-9-ultra", {"price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0}, (1000 + 400) / 1e6),
-])
+@pytest.mark.parametrize(
+    ("model", "prices", "expected"),
+    [
+        ("gemini-2.5-flash", {}, (1000 * 0.30 + 200 * 2.50) / 1e6),
+        ("models/gemini-2.5-flash-lite", {}, (1000 * 0.10 + 200 * 0.40) / 1e6),
+        ("gemini-9-ultra", {}, None),
+        ("gemini-9-ultra", {"price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0}, (1000 + 400) / 1e6),
+    ],
+)
 def test_cost_estimate(model: str, prices: dict, expected: float | None) -> None:
     assert estimate_cost(model, 1000, 200, **prices) == (pytest.approx(expected) if expected else None)
 
 
-@pytest.mark.parametrize(("overrides", "error"), [
-    ({"concurrency": 0}, "concurrency >= 1"), ({"deadline_s": 0}, "deadline_s > 0"), ({"max_attempts": 0}, ">= 1"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"concurrency": 0}, "concurrency >= 1"),
+        ({"deadline_s": 0}, "deadline_s > 0"),
+        ({"max_attempts": 0}, ">= 1"),
+    ],
+)
 def test_bad_settings_are_refused(overrides: dict, error: str) -> None:
     with pytest.raises(ConfigError, match=error):
         GeminiDescriber(GeminiSettings(**overrides), api_key=KEY)
@@ -198,10 +223,12 @@ def test_concurrency_limit_bounds_requests_in_flight(demo_copy: Settings, concur
     assert fake.max_in_flight == concurrency
 
 
-@pytest.mark.parametrize(("model", "thinking"), [("gemini-2.5-flash", {"thinking_budget": 0}),
-                                                 ("gemini-2.5-pro", None)])
-def test_thinking_is_turned_off_only_where_the_model_allows(fake: FakeGemini, demo_copy: Settings, model: str,
-                                                           thinking: dict | None) -> None:
+@pytest.mark.parametrize(
+    ("model", "thinking"), [("gemini-2.5-flash", {"thinking_budget": 0}), ("gemini-2.5-pro", None)]
+)
+def test_thinking_is_turned_off_only_where_the_model_allows(
+    fake: FakeGemini, demo_copy: Settings, model: str, thinking: dict | None
+) -> None:
     describer = GeminiDescriber(GeminiSettings(base_url=fake.url, model=model), api_key=KEY)
     con = duckdb.connect(str(demo_copy.database))
     facts = next(f for f, _, _ in load_assets(con) if f is not None)

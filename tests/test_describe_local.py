@@ -22,8 +22,10 @@ from typer.testing import CliRunner
 def _assets(settings: Settings) -> list[tuple]:
     con = duckdb.connect(str(settings.database), read_only=True)
     try:
-        return con.execute("SELECT tag, asset_type, name, reverse_prompt, visual_description, suggested_name,"
-                           " suitability, asset_id FROM v_assets ORDER BY asset_id").fetchall()
+        return con.execute(
+            "SELECT tag, asset_type, name, reverse_prompt, visual_description, suggested_name,"
+            " suitability, asset_id FROM v_assets ORDER BY asset_id"
+        ).fetchall()
     finally:
         con.close()
 
@@ -50,8 +52,12 @@ def test_every_active_asset_gets_a_distinct_description(described: Settings) -> 
 def test_descriptions_mention_measured_facts(described: Settings) -> None:
     colour = re.compile("|".join(sorted(PALETTE, key=len, reverse=True)))
     con = duckdb.connect(str(described.database), read_only=True)
-    faces = dict(con.execute("SELECT a.asset_id, f.width_frac FROM assets a JOIN identities d USING (identity_id)"
-                             " JOIN faces f ON f.face_id = d.best_face_id").fetchall())
+    faces = dict(
+        con.execute(
+            "SELECT a.asset_id, f.width_frac FROM assets a JOIN identities d USING (identity_id)"
+            " JOIN faces f ON f.face_id = d.best_face_id"
+        ).fetchall()
+    )
     con.close()
     for tag, asset_type, name, prompt, visual, _, _, asset_id in _assets(described):
         assert colour.search(prompt) and colour.search(visual), (tag, prompt)
@@ -63,8 +69,10 @@ def test_descriptions_mention_measured_facts(described: Settings) -> None:
 
 def test_suitability_follows_measured_face_quality(described: Settings) -> None:
     con = duckdb.connect(str(described.database), read_only=True)
-    rows = con.execute("SELECT a.suitability, f.quality_score, f.width_frac FROM assets a JOIN identities d"
-                       " USING (identity_id) JOIN faces f ON f.face_id = d.best_face_id WHERE a.active").fetchall()
+    rows = con.execute(
+        "SELECT a.suitability, f.quality_score, f.width_frac FROM assets a JOIN identities d"
+        " USING (identity_id) JOIN faces f ON f.face_id = d.best_face_id WHERE a.active"
+    ).fetchall()
     con.close()
     expected = [1 + 9 * q * face_size_factor(w) for _, q, w in rows]
     np.testing.assert_allclose([r[0] for r in rows], expected, atol=0.051)
@@ -87,7 +95,8 @@ def test_rerun_uses_the_cache_and_a_changed_crop_is_described_again(described: S
     assert (again.calls, again.cached) == (0, again.assets)
     con = duckdb.connect(str(described.database))
     asset_id, crop = con.execute(
-        "SELECT asset_id, crop_path FROM v_assets WHERE asset_type = 'prop' LIMIT 1").fetchone()
+        "SELECT asset_id, crop_path FROM v_assets WHERE asset_type = 'prop' LIMIT 1"
+    ).fetchone()
     changed = tmp_path / "changed.jpg"  # the crop files belong to the shared demo workspace: change a copy
     with Image.open(crop) as image:
         image.transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(changed, quality=80)
@@ -107,19 +116,23 @@ def test_missing_crop_is_recorded_and_the_run_completes(demo_copy: Settings) -> 
     summary = describe_assets(demo_copy, LocalDescriber())
     assert summary.by_status["error"] == 1 and summary.by_status["ok"] == summary.assets - 1
     con = duckdb.connect(str(demo_copy.database), read_only=True)
-    status, reason = con.execute("SELECT status, reason FROM v_description_calls WHERE asset_id = ?",
-                                 [asset_id]).fetchone()
+    status, reason = con.execute(
+        "SELECT status, reason FROM v_description_calls WHERE asset_id = ?", [asset_id]
+    ).fetchone()
     run_status = con.execute("SELECT status FROM runs WHERE run_id = ?", [summary.run_id]).fetchone()[0]
     con.close()
     assert (status, run_status) == ("error", "completed")
     assert re.search("crop file missing: /nonexistent/crop.jpg", reason)
 
 
-@pytest.mark.parametrize(("rgb_halves", "expected"), [
-    (((200, 30, 35), (200, 30, 35)), {"red": 1.0}),
-    (((25, 35, 90), (245, 245, 245)), {"navy": 0.5, "white": 0.5}),
-    (((60, 150, 60), (20, 20, 20)), {"green": 0.5, "black": 0.5}),
-])
+@pytest.mark.parametrize(
+    ("rgb_halves", "expected"),
+    [
+        (((200, 30, 35), (200, 30, 35)), {"red": 1.0}),
+        (((25, 35, 90), (245, 245, 245)), {"navy": 0.5, "white": 0.5}),
+        (((60, 150, 60), (20, 20, 20)), {"green": 0.5, "black": 0.5}),
+    ],
+)
 def test_dominant_colours_are_named_with_their_share(rgb_halves: tuple, expected: dict[str, float]) -> None:
     image = np.zeros((80, 120, 3), dtype=np.uint8)
     image[:, :60], image[:, 60:] = rgb_halves
@@ -127,9 +140,15 @@ def test_dominant_colours_are_named_with_their_share(rgb_halves: tuple, expected
     assert {c.name: round(c.share, 2) for c in colours} == expected
 
 
-@pytest.mark.parametrize(("yaw", "words"), [(3.0, "frontal"), (-20.0, "three-quarter view turned camera-left"),
-                                            (30.0, "three-quarter view turned camera-right"),
-                                            (70.0, "profile facing camera-right")])
+@pytest.mark.parametrize(
+    ("yaw", "words"),
+    [
+        (3.0, "frontal"),
+        (-20.0, "three-quarter view turned camera-left"),
+        (30.0, "three-quarter view turned camera-right"),
+        (70.0, "profile facing camera-right"),
+    ],
+)
 def test_yaw_words_use_camera_terms(yaw: float, words: str) -> None:
     assert describe_yaw(yaw) == words
 
@@ -139,19 +158,25 @@ def test_face_size_factor_prefers_the_15_to_25_percent_band(width_frac: float, f
     assert face_size_factor(width_frac) == pytest.approx(factor)
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [
-    ({"status": "fine", "backend": "x", "model": "m", "prompt_version": "v"}, "status must be one of"),
-    ({"status": "ok", "backend": "x", "model": "m", "prompt_version": "v", "suitability": 11.0}, r"\[1, 10\]"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"status": "fine", "backend": "x", "model": "m", "prompt_version": "v"}, "status must be one of"),
+        ({"status": "ok", "backend": "x", "model": "m", "prompt_version": "v", "suitability": 11.0}, r"\[1, 10\]"),
+    ],
+)
 def test_description_checks_its_fields(kwargs: dict, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         Description(**kwargs)
 
 
-@pytest.mark.parametrize(("name", "model", "error", "message"), [
-    ("llava", None, UnknownBackendError, "No describer backend named 'llava'; available: gemini, local"),
-    ("local", "gemini-2.5-pro", ConfigError, "the local describer uses no model"),
-])
+@pytest.mark.parametrize(
+    ("name", "model", "error", "message"),
+    [
+        ("llava", None, UnknownBackendError, "No describer backend named 'llava'; available: gemini, local"),
+        ("local", "gemini-2.5-pro", ConfigError, "the local describer uses no model"),
+    ],
+)
 def test_create_describer_refuses_what_it_cannot_do(name: str, model: str | None, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         create_describer(name, model=model)

@@ -47,13 +47,16 @@ def test_mirroring_a_real_photo_flips_the_yaw_sign(samples_dir: Path, analyzer: 
         assert {original.facing, mirrored.facing} == {"left", "right"}
 
 
-@pytest.mark.parametrize(("landmarks", "expected"), [
-    ([[40, 50], [60, 50], [50, 60], [42, 70], [58, 70]], 0.0),  # nose under the eyes' midpoint
-    ([[40, 50], [60, 50], [55, 60], [42, 70], [58, 70]], 30.0),  # offset = half of half the span -> asin(0.5)
-    ([[40, 50], [60, 50], [45, 60], [42, 70], [58, 70]], -30.0),
-    ([[40, 50], [60, 50], [70, 60], [42, 70], [58, 70]], 90.0),  # beyond the eye: clipped
-    ([[60, 50], [40, 50], [55, 60], [58, 70], [42, 70]], 30.0),  # eyes listed right-to-left
-])
+@pytest.mark.parametrize(
+    ("landmarks", "expected"),
+    [
+        ([[40, 50], [60, 50], [50, 60], [42, 70], [58, 70]], 0.0),  # nose under the eyes' midpoint
+        ([[40, 50], [60, 50], [55, 60], [42, 70], [58, 70]], 30.0),  # offset = half of half the span -> asin(0.5)
+        ([[40, 50], [60, 50], [45, 60], [42, 70], [58, 70]], -30.0),
+        ([[40, 50], [60, 50], [70, 60], [42, 70], [58, 70]], 90.0),  # beyond the eye: clipped
+        ([[60, 50], [40, 50], [55, 60], [58, 70], [42, 70]], 30.0),  # eyes listed right-to-left
+    ],
+)
 def test_yaw_from_landmarks_hand_cases(landmarks: list, expected: float) -> None:
     assert yaw_from_landmarks(np.array(landmarks, dtype=np.float32)) == pytest.approx(expected, abs=1e-4)
 
@@ -71,14 +74,16 @@ def test_yaw_rejects_wrong_shape() -> None:
         yaw_from_landmarks(np.zeros((4, 2)))
 
 
-@pytest.mark.parametrize(("width_frac", "in_band"), [(0.10, False), (0.15, True), (0.20, True), (0.25, True),
-                                                     (0.30, False)])
+@pytest.mark.parametrize(
+    ("width_frac", "in_band"), [(0.10, False), (0.15, True), (0.20, True), (0.25, True), (0.30, False)]
+)
 def test_best_width_band_flag(width_frac: float, in_band: bool) -> None:
     assert FaceQuality(width_frac, 0.0, 100.0, 0.5, 0.9).in_best_band is in_band
 
 
-@pytest.mark.parametrize(("yaw", "facing"), [(0.0, "camera"), (14.9, "camera"), (-14.9, "camera"), (20.0, "right"),
-                                             (-40.0, "left")])
+@pytest.mark.parametrize(
+    ("yaw", "facing"), [(0.0, "camera"), (14.9, "camera"), (-14.9, "camera"), (20.0, "right"), (-40.0, "left")]
+)
 def test_facing_names_the_frame_edge(yaw: float, facing: str) -> None:
     assert FaceQuality(0.2, yaw, 100.0, 0.5, 0.9).facing == facing
 

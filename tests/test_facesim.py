@@ -34,7 +34,7 @@ def letterbox(image_rgb: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     resized = cv2.resize(image_rgb, (round(image_rgb.shape[1] * scale), round(image_rgb.shape[0] * scale)))
     frame = np.zeros((height, width, 3), np.uint8)
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return frame
 
 
@@ -59,11 +59,14 @@ def test_an_image_with_itself_scores_one(samples_dir: Path, backends) -> None:
     assert result.mean == pytest.approx(1.0, abs=1e-5) and result.no_face_rate == 0.0
 
 
-@pytest.mark.parametrize(("output", "low", "high"), [
-    ("biden_1.jpg", 0.0, 0.3),  # a different person
-    ("sunak_1.jpg", 0.0, 0.3),
-    ("obama_4.jpg", 0.5, 1.0),  # the same person, another photo
-])
+@pytest.mark.parametrize(
+    ("output", "low", "high"),
+    [
+        ("biden_1.jpg", 0.0, 0.3),  # a different person
+        ("sunak_1.jpg", 0.0, 0.3),
+        ("obama_4.jpg", 0.5, 1.0),  # the same person, another photo
+    ],
+)
 def test_other_photos(samples_dir: Path, backends, output: str, low: float, high: float) -> None:
     reference = reference_from_image(samples_dir / "obama_1.jpg", analyzer=backends.faces)
     result = evaluate_output(samples_dir / output, reference, analyzer=backends.faces)
@@ -106,8 +109,9 @@ def test_short_videos_give_every_frame(samples_dir: Path, tmp_path: Path) -> Non
     assert sample_video_frames(path)[0] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(("reference", "tag"), [("CHAR_01", True), ("CHAR_12", True), ("char_01", False),
-                                                ("photos/CHAR_01.jpg", False)])
+@pytest.mark.parametrize(
+    ("reference", "tag"), [("CHAR_01", True), ("CHAR_12", True), ("char_01", False), ("photos/CHAR_01.jpg", False)]
+)
 def test_tags_and_images_are_told_apart(reference: str, tag: bool) -> None:
     assert is_tag(reference) is tag
 
@@ -131,8 +135,10 @@ def test_results_are_stored(samples_dir: Path, video: Path, backends, settings) 
     con = store.connect(settings.database)
     try:
         ids = save_evaluations(con, results, reference="obama_1.jpg", face_model="insightface", run_id=None)
-        rows = con.execute("SELECT evaluation_id, output_kind, n_frames, n_no_face, facesim_mean, reference_kind"
-                           " FROM identity_evaluations ORDER BY output_kind").fetchall()
+        rows = con.execute(
+            "SELECT evaluation_id, output_kind, n_frames, n_no_face, facesim_mean, reference_kind"
+            " FROM identity_evaluations ORDER BY output_kind"
+        ).fetchall()
         frames = store.count(con, "identity_evaluation_frames", "evaluation_id = ? AND score IS NULL", [ids[1]])
     finally:
         con.close()
@@ -147,8 +153,19 @@ def test_cli_evaluates_against_a_character_tag(samples_dir: Path, video: Path, d
         tag = con.execute("SELECT identity_tag FROM v_faces WHERE image_file = 'obama_1.jpg'").fetchone()[0]
     finally:
         con.close()
-    result = CliRunner().invoke(app, ["evaluate-identity", "--reference", tag, "--db", str(demo_copy.database),
-                                      str(samples_dir / "obama_4.jpg"), str(samples_dir / "biden_1.jpg"), str(video)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate-identity",
+            "--reference",
+            tag,
+            "--db",
+            str(demo_copy.database),
+            str(samples_dir / "obama_4.jpg"),
+            str(samples_dir / "biden_1.jpg"),
+            str(video),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "FaceSim-Arc" in result.output
     con = store.connect(demo_copy.database, read_only=True)

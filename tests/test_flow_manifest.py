@@ -50,12 +50,23 @@ def test_shared_backends_load_once_per_thread(settings: Settings) -> None:
 
 
 def test_analyze_task_function_reads_the_workspace_copy(samples_dir: Path, settings: Settings) -> None:
-    loaded = ingest_file(samples_dir / "obama_1.jpg", originals_dir=settings.workspace_files / "originals",
-                         known=set(), max_pixels=settings.max_image_pixels, max_file_bytes=settings.max_file_bytes)
-    analysis = analyze_stored(loaded.record, options=ManifestOptions(), model_dir=settings.models,
-                              files_dir=settings.workspace_files, max_pixels=settings.max_image_pixels)
-    direct = analyze_loaded(loaded, options=ManifestOptions(), model_dir=settings.models,
-                            files_dir=settings.workspace_files)
+    loaded = ingest_file(
+        samples_dir / "obama_1.jpg",
+        originals_dir=settings.workspace_files / "originals",
+        known=set(),
+        max_pixels=settings.max_image_pixels,
+        max_file_bytes=settings.max_file_bytes,
+    )
+    analysis = analyze_stored(
+        loaded.record,
+        options=ManifestOptions(),
+        model_dir=settings.models,
+        files_dir=settings.workspace_files,
+        max_pixels=settings.max_image_pixels,
+    )
+    direct = analyze_loaded(
+        loaded, options=ManifestOptions(), model_dir=settings.models, files_dir=settings.workspace_files
+    )
     assert len(analysis.faces) == 1
     assert analysis.face_crops[0].is_file()
     assert analysis.faces.xyxy.tolist() == direct.faces.xyxy.tolist()
@@ -63,9 +74,9 @@ def test_analyze_task_function_reads_the_workspace_copy(samples_dir: Path, setti
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task_runner", ["default", "dask"])
-def test_flow_builds_the_same_registry_as_run_manifest(prefect_harness, manifest_flow, task_runner: str,
-                                                       samples_dir: Path, demo_workspace: Settings,
-                                                       tmp_path: Path) -> None:
+def test_flow_builds_the_same_registry_as_run_manifest(
+    prefect_harness, manifest_flow, task_runner: str, samples_dir: Path, demo_workspace: Settings, tmp_path: Path
+) -> None:
     database = tmp_path / "ws" / "refbench.duckdb"
     result = manifest_flow(photos_dir=samples_dir, db_path=database, task_runner=task_runner)
     assert registry(database) == registry(demo_workspace.database)
@@ -73,16 +84,17 @@ def test_flow_builds_the_same_registry_as_run_manifest(prefect_harness, manifest
     con = duckdb.connect(str(database), read_only=True)
     try:
         kind, status, runner = con.execute(
-            "SELECT kind, status, parameters->>'task_runner' FROM runs WHERE run_id = ?", [result["run_id"]]).fetchone()
+            "SELECT kind, status, parameters->>'task_runner' FROM runs WHERE run_id = ?", [result["run_id"]]
+        ).fetchone()
     finally:
         con.close()
     assert (kind, status, runner) == ("manifest", "completed", task_runner)
 
 
 @pytest.mark.slow
-def test_flow_rerun_adds_nothing_then_describes_and_unknown_backend_raises(prefect_harness, manifest_flow,
-                                                                          samples_dir: Path,
-                                                                          demo_copy: Settings) -> None:
+def test_flow_rerun_adds_nothing_then_describes_and_unknown_backend_raises(
+    prefect_harness, manifest_flow, samples_dir: Path, demo_copy: Settings
+) -> None:
     before = registry(demo_copy.database)
     result = manifest_flow(photos_dir=samples_dir, db_path=demo_copy.database, describer="local")
     assert result["images_new"] == 0

@@ -22,10 +22,14 @@ LOGIC = re.compile(r"^\s*(async\s+def|def|class)\s", re.MULTILINE)
 
 def workspace_parameters(notebook: Path, workspace: Settings, tmp_path: Path) -> dict:
     """Parameters the notebook declares that a test workspace can fill: database, models, photos, outputs."""
-    known = {"db_path": str(workspace.database), "model_dir": str(workspace.models),
-             "photos_dir": str(PROJECT_ROOT / "data" / "samples" / "photos"),
-             "images_dir": str(PROJECT_ROOT / "data" / "samples" / "photos"),
-             "reports_dir": str(tmp_path / "reports"), "out_dir": str(tmp_path / "out")}
+    known = {
+        "db_path": str(workspace.database),
+        "model_dir": str(workspace.models),
+        "photos_dir": str(PROJECT_ROOT / "data" / "samples" / "photos"),
+        "images_dir": str(PROJECT_ROOT / "data" / "samples" / "photos"),
+        "reports_dir": str(tmp_path / "reports"),
+        "out_dir": str(tmp_path / "out"),
+    }
     declared = notebook_parameters(notebook)
     return {name: value for name, value in known.items() if name in declared} | TINY.get(notebook.stem, {})
 
@@ -47,10 +51,10 @@ def test_notebook_is_thin(notebook: Path) -> None:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes_headless(notebook: Path, demo_copy: Settings, tmp_path: Path) -> None:
     output = tmp_path / notebook.name
-    execute_notebook(notebook, output, parameters=workspace_parameters(notebook, demo_copy, tmp_path),
-                     timeout_s=600)
+    execute_notebook(notebook, output, parameters=workspace_parameters(notebook, demo_copy, tmp_path), timeout_s=600)
     executed = nbformat.read(output, as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    assert any(o.get("output_type") in ("display_data", "execute_result") for c in executed.cells
-               for o in c.get("outputs", []))
+    assert any(
+        o.get("output_type") in ("display_data", "execute_result") for c in executed.cells for o in c.get("outputs", [])
+    )

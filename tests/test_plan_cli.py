@@ -51,8 +51,9 @@ def test_plan_stores_selections_and_requests(demo_copy: Settings) -> None:
     assert [r[:3] for r in rows] == [(s, "planned", True) for s in SCENE_IDS]
     greeting = json.loads(rows[1][3])
     assert [r["image"]["tag"] for r in greeting["config"]["reference_images"]] == ["CHAR_13", "CHAR_12", "ENV_02"]
-    assert con.execute("SELECT tags, pins, unpins FROM scene_selections WHERE scene_id = 's06_override'").fetchone() \
-        == (["CHAR_14", "CHAR_13", "CHAR_12"], ["CHAR_14"], ["CHAR_03"])
+    assert con.execute(
+        "SELECT tags, pins, unpins FROM scene_selections WHERE scene_id = 's06_override'"
+    ).fetchone() == (["CHAR_14", "CHAR_13", "CHAR_12"], ["CHAR_14"], ["CHAR_03"])
     con.close()
 
 
@@ -61,11 +62,13 @@ def test_invalid_scenes_are_refused_with_readable_errors(demo_copy: Settings) ->
     assert result.exit_code != 0
     assert isinstance(result.exception, SceneSpecError)
     message = str(result.exception)
-    for expected in ("scene 'bad_shot', field shot_type: 'dutch_angle' is not one of",
-                     "scene 'no_prompt', field prompt: missing (this field is required)",
-                     "scene 'unknown_tag', field placements.0.asset_tag: unknown tag 'CHAR_99'",
-                     "scene 'bad_role', field placements.0.role: 'hero' is not one of",
-                     "scene 'bad_aspect', field aspect_ratio: aspect ratio '4:3' is not one of 16:9, 9:16"):
+    for expected in (
+        "scene 'bad_shot', field shot_type: 'dutch_angle' is not one of",
+        "scene 'no_prompt', field prompt: missing (this field is required)",
+        "scene 'unknown_tag', field placements.0.asset_tag: unknown tag 'CHAR_99'",
+        "scene 'bad_role', field placements.0.role: 'hero' is not one of",
+        "scene 'bad_aspect', field aspect_ratio: aspect ratio '4:3' is not one of 16:9, 9:16",
+    ):
         assert expected in message
 
 
@@ -73,39 +76,57 @@ def test_request_refused_by_a_check_exits_1(demo_copy: Settings, tmp_path: Path)
     (tmp_path / "first.png").write_bytes((SAMPLES / "photos" / "rocket.png").read_bytes())
     (tmp_path / "hybrid.yaml").write_text(
         "scenes:\n  - scene_id: hybrid\n    prompt: The astronaut walks to the rocket.\n    shot_type: wide\n"
-        "    first_frame: first.png\n    placements: [{asset_tag: CHAR_02, role: subject}]\n")
+        "    first_frame: first.png\n    placements: [{asset_tag: CHAR_02, role: subject}]\n"
+    )
     result = plan(str(tmp_path / "hybrid.yaml"), "--dry-run", "--db", str(demo_copy.database))
     assert result.exit_code == 1
     assert "[references_exclusive_with_frames] reference images cannot be combined with first frame" in result.output
     assert "1 request(s) refused: hybrid" in result.output
 
 
-def test_submit_through_the_sdk_and_the_fake(demo_copy: Settings, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_through_the_sdk_and_the_fake(
+    demo_copy: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "one.yaml").write_text(
         "scenes:\n  - scene_id: one\n    prompt: Two leaders shake hands.\n    shot_type: two_shot\n"
-        "    placements: [{asset_tag: CHAR_13, role: subject}, {asset_tag: CHAR_12, role: interaction_target}]\n")
+        "    placements: [{asset_tag: CHAR_13, role: subject}, {asset_tag: CHAR_12, role: interaction_target}]\n"
+    )
     monkeypatch.setenv("GOOGLE_API_KEY", "cli-test-key")
     with FakeVeo(pending_polls=1) as fake:
-        result = plan(str(tmp_path / "one.yaml"), "--submit", "--mode", "vertex", "--db", str(demo_copy.database),
-                      "--base-url", fake.url, "--poll-interval", "0.01")
+        result = plan(
+            str(tmp_path / "one.yaml"),
+            "--submit",
+            "--mode",
+            "vertex",
+            "--db",
+            str(demo_copy.database),
+            "--base-url",
+            fake.url,
+            "--poll-interval",
+            "0.01",
+        )
     assert result.exit_code == 0, result.output
     assert "cli-test-key" not in result.output
     con = store.connect(demo_copy.database, read_only=True)
     status, operation, outputs, request = con.execute(
-        "SELECT status, operation_name, outputs, request FROM generation_requests WHERE scene_id = 'one'").fetchone()
+        "SELECT status, operation_name, outputs, request FROM generation_requests WHERE scene_id = 'one'"
+    ).fetchone()
     con.close()
     assert status == "done" and operation.startswith("projects/fake/")
-    assert Path(outputs[0]).read_bytes() == FAKE_MP4 and Path(outputs[0]).parent == demo_copy.workspace_files / \
-        "generated"
+    assert (
+        Path(outputs[0]).read_bytes() == FAKE_MP4 and Path(outputs[0]).parent == demo_copy.workspace_files / "generated"
+    )
     assert "cli-test-key" not in request
     assert [r.api_key for r in fake.requests] == ["cli-test-key"] * 3  # submit, pending poll, final poll
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--submit"], "only in Vertex mode: plan with --mode vertex"),
-    (["--submit", "--dry-run"], "--dry-run and --submit exclude each other"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--submit"], "only in Vertex mode: plan with --mode vertex"),
+        (["--submit", "--dry-run"], "--dry-run and --submit exclude each other"),
+    ],
+)
 def test_submit_refusals(demo_copy: Settings, args: list[str], match: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_API_KEY", "k")
     result = plan(str(SAMPLES / "scenes.yaml"), "--db", str(demo_copy.database), *args)
@@ -123,9 +144,18 @@ def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_pat
     assert [c.metadata.get("tags") for c in cells].count(["parameters"]) == 1
     assert not any(line.lstrip().startswith(("def ", "class ")) for c in cells for line in c.source.splitlines())
     output = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(notebook), str(output), kernel_name="python3", progress_bar=False,
-                               parameters={"db_path": str(demo_copy.database), "thumb_size": 64, "shot_type":
-                                           "close_up", "placements": "ENV_02:subject, CHAR_01:background"})
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        kernel_name="python3",
+        progress_bar=False,
+        parameters={
+            "db_path": str(demo_copy.database),
+            "thumb_size": 64,
+            "shot_type": "close_up",
+            "placements": "ENV_02:subject, CHAR_01:background",
+        },
+    )
     outputs = [o for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])]
     text = "".join(o.get("text", "") for o in outputs)
     assert "request VALID" in text

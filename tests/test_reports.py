@@ -37,9 +37,11 @@ def check_report(html_path: Path, notebook_path: Path, database: Path, run_id: s
     con = duckdb.connect(str(database), read_only=True)
     try:
         kind, status, notebook = con.execute(
-            "SELECT kind, status, parameters->>'notebook' FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        images = con.execute("SELECT value FROM metrics WHERE run_id = ? AND name = 'embedded_images'",
-                             [run_id]).fetchone()[0]
+            "SELECT kind, status, parameters->>'notebook' FROM runs WHERE run_id = ?", [run_id]
+        ).fetchone()
+        images = con.execute(
+            "SELECT value FROM metrics WHERE run_id = ? AND name = 'embedded_images'", [run_id]
+        ).fetchone()[0]
     finally:
         con.close()
     assert (kind, status, Path(notebook).name) == ("report", "completed", NOTEBOOK.name)
@@ -48,8 +50,21 @@ def check_report(html_path: Path, notebook_path: Path, database: Path, run_id: s
 
 @pytest.mark.slow
 def test_report_cli_writes_notebook_and_offline_html(demo_copy: Settings, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["report", str(NOTEBOOK), "-p", "db_path", str(demo_copy.database),
-                                      "-p", "max_faces", "3", "--reports-dir", str(tmp_path / "reports")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            str(NOTEBOOK),
+            "-p",
+            "db_path",
+            str(demo_copy.database),
+            "-p",
+            "max_faces",
+            "3",
+            "--reports-dir",
+            str(tmp_path / "reports"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     (html,) = (tmp_path / "reports").glob("04_manifest_report-*.html")
     (executed,) = (tmp_path / "reports").glob("04_manifest_report-*.ipynb")
@@ -61,8 +76,9 @@ def test_report_cli_writes_notebook_and_offline_html(demo_copy: Settings, tmp_pa
 @pytest.mark.slow
 def test_report_flow_renders_under_prefect(prefect_harness, demo_copy: Settings, tmp_path: Path) -> None:
     report_flow = load_flow_from_entrypoint(str(PROJECT_ROOT / "flows" / "report.py") + ":report_flow")
-    result = report_flow(notebook=NOTEBOOK, db_path=demo_copy.database, reports_dir=tmp_path / "out",
-                         parameters={"max_faces": 2})
+    result = report_flow(
+        notebook=NOTEBOOK, db_path=demo_copy.database, reports_dir=tmp_path / "out", parameters={"max_faces": 2}
+    )
     assert Path(result["html"]).parent == tmp_path / "out"
     check_report(Path(result["html"]), Path(result["notebook"]), demo_copy.database, result["run_id"])
 
@@ -83,12 +99,19 @@ def test_failing_notebook_raises_with_the_cell_and_marks_the_run_failed(settings
     assert status == "failed" and "ZeroDivisionError" in error
 
 
-@pytest.mark.parametrize(("tokens", "expected", "error"), [
-    (["-p", "db_path", "/tmp/x.duckdb", "-p", "max_faces", "3"], {"db_path": "/tmp/x.duckdb", "max_faces": 3}, None),
-    (["--parameter", "threshold", "0.45", "-p", "run_id", ""], {"threshold": 0.45, "run_id": ""}, None),
-    (["-p", "db_path"], None, "expected `-p KEY VALUE`"),
-    (["db_path", "x"], None, "expected `-p KEY VALUE`"),
-])
+@pytest.mark.parametrize(
+    ("tokens", "expected", "error"),
+    [
+        (
+            ["-p", "db_path", "/tmp/x.duckdb", "-p", "max_faces", "3"],
+            {"db_path": "/tmp/x.duckdb", "max_faces": 3},
+            None,
+        ),
+        (["--parameter", "threshold", "0.45", "-p", "run_id", ""], {"threshold": 0.45, "run_id": ""}, None),
+        (["-p", "db_path"], None, "expected `-p KEY VALUE`"),
+        (["db_path", "x"], None, "expected `-p KEY VALUE`"),
+    ],
+)
 def test_parse_parameters(tokens: list[str], expected: dict | None, error: str | None) -> None:
     if error:
         with pytest.raises(ConfigError, match=error):
@@ -97,21 +120,31 @@ def test_parse_parameters(tokens: list[str], expected: dict | None, error: str |
         assert parse_parameters(tokens) == expected
 
 
-@pytest.mark.parametrize(("notebook", "parameters", "message"), [
-    (Path("nope.ipynb"), {}, "no notebook at"),
-    (NOTEBOOK, {"db_path": "/nonexistent/refbench.duckdb"}, "no workspace database at /nonexistent/refbench.duckdb"),
-])
+@pytest.mark.parametrize(
+    ("notebook", "parameters", "message"),
+    [
+        (Path("nope.ipynb"), {}, "no notebook at"),
+        (
+            NOTEBOOK,
+            {"db_path": "/nonexistent/refbench.duckdb"},
+            "no workspace database at /nonexistent/refbench.duckdb",
+        ),
+    ],
+)
 def test_missing_inputs_are_config_errors(settings: Settings, notebook: Path, parameters: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         run_report(notebook, parameters=parameters, settings=settings)
     assert not Path("/nonexistent").exists() and not settings.database.exists()
 
 
-@pytest.mark.parametrize(("parameters", "expected"), [
-    ({"db_path": "data/x.duckdb"}, {"db_path": str(Path("data/x.duckdb").resolve())}),
-    ({"images_dir": "/abs/photos", "max_faces": 3}, {"images_dir": "/abs/photos", "max_faces": 3}),
-    ({"run_id": "manifest-1", "identities_file": ""}, {"run_id": "manifest-1", "identities_file": ""}),
-])
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({"db_path": "data/x.duckdb"}, {"db_path": str(Path("data/x.duckdb").resolve())}),
+        ({"images_dir": "/abs/photos", "max_faces": 3}, {"images_dir": "/abs/photos", "max_faces": 3}),
+        ({"run_id": "manifest-1", "identities_file": ""}, {"run_id": "manifest-1", "identities_file": ""}),
+    ],
+)
 def test_path_parameters_become_absolute(parameters: dict, expected: dict) -> None:
     """Notebooks run in their own folder: relative paths from the caller must survive the move."""
     assert absolute_paths(parameters) == expected

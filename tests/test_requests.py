@@ -36,10 +36,22 @@ BIG = RequestImage("image/jpeg", (2000, 1500), image_bytes=b"\xff" * 10, tag="BI
 
 def veo(**changes: object) -> VeoRequest:
     """A valid Gemini-API request with one reference, changed as asked (config keys merged)."""
-    config = {"duration_seconds": 8, "aspect_ratio": "16:9", "resolution": "720p", "person_generation": "allow_adult",
-              "number_of_videos": 1, **changes.pop("config", {})}
-    base = VeoRequest(scene_id="s", model="veo-3.1-generate-preview", mode="gemini", prompt="A street at dusk",
-                      config=config, reference_images=[REF])
+    config = {
+        "duration_seconds": 8,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "person_generation": "allow_adult",
+        "number_of_videos": 1,
+        **changes.pop("config", {}),
+    }
+    base = VeoRequest(
+        scene_id="s",
+        model="veo-3.1-generate-preview",
+        mode="gemini",
+        prompt="A street at dusk",
+        config=config,
+        reference_images=[REF],
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -50,43 +62,103 @@ def failed(request: VeoRequest, **options: int) -> dict[str, str]:
 # check name, request that passes it, request that fails it, message of the failure
 CASES = [
     ("mode_known", veo(mode="vertex"), veo(mode="studio"), "mode 'studio' is not one of gemini, vertex"),
-    ("references_max_three", veo(reference_images=[REF] * 3), veo(reference_images=[REF] * 4),
-     "4 reference images given; Veo 3.1 takes at most 3"),
-    ("references_asset_only", veo(), veo(reference_images=[dataclasses.replace(REF, reference_type="STYLE")]),
-     r"reference type \['STYLE'\] not allowed: Veo 3.1 accepts only ASSET references"),
-    ("references_need_veo_3_1", veo(model="veo-3.1-fast-generate-preview"), veo(model="veo-3.0-generate-001"),
-     "model 'veo-3.0-generate-001' does not take reference images"),
-    ("prompt_required", veo(prompt=None, reference_images=[], first_frame=REF), veo(prompt="  "),
-     "a text prompt is required when reference images are given"),
-    ("references_exclusive_with_frames", veo(reference_images=[], first_frame=REF, last_frame=REF),
-     veo(first_frame=REF), "reference images cannot be combined with first frame .*hybrid"),
-    ("last_frame_needs_first_frame", veo(reference_images=[], first_frame=REF, last_frame=REF),
-     veo(reference_images=[], last_frame=REF), "last_frame needs a first frame"),
-    ("duration_allowed", veo(reference_images=[], config={"duration_seconds": 6, "person_generation": "allow_all"}),
-     veo(config={"duration_seconds": 5}), "duration 5 s is not one of 4, 6, 8"),
-    ("duration_8_with_references", veo(), veo(config={"duration_seconds": 4}),
-     r"duration must be 8 s with reference images \(got 4 s\)"),
-    ("duration_8_at_high_resolution", veo(config={"resolution": "1080p"}),
-     veo(reference_images=[], config={"resolution": "4k", "duration_seconds": 6, "person_generation": "allow_all"}),
-     r"duration must be 8 s at 4k \(got 6 s\)"),
-    ("aspect_ratio_supported", veo(config={"aspect_ratio": "9:16"}), veo(config={"aspect_ratio": "1:1"}),
-     "aspect ratio '1:1' is not one of 16:9, 9:16"),
-    ("resolution_supported", veo(config={"resolution": "4k"}), veo(config={"resolution": "480p"}),
-     "resolution '480p' is not one of 720p, 1080p, 4k"),
-    ("config_fields_known", veo(config={"negative_prompt": "blur"}), veo(config={"colour": "red"}),
-     r"unknown config fields \['colour'\]"),
-    ("vertex_only_fields", veo(mode="vertex", config={"seed": 7, "generate_audio": True}),
-     veo(config={"seed": 7, "fps": 24, "output_gcs_uri": "gs://b/o"}),
-     "seed, fps, output_gcs_uri exist only on Vertex AI; the Gemini API refuses them"),
-    ("person_generation_for_mode", veo(reference_images=[], config={"person_generation": "allow_all"}),
-     veo(config={"person_generation": "allow_all"}),
-     "person_generation must be 'allow_adult' when images go in .* got 'allow_all'"),
+    (
+        "references_max_three",
+        veo(reference_images=[REF] * 3),
+        veo(reference_images=[REF] * 4),
+        "4 reference images given; Veo 3.1 takes at most 3",
+    ),
+    (
+        "references_asset_only",
+        veo(),
+        veo(reference_images=[dataclasses.replace(REF, reference_type="STYLE")]),
+        r"reference type \['STYLE'\] not allowed: Veo 3.1 accepts only ASSET references",
+    ),
+    (
+        "references_need_veo_3_1",
+        veo(model="veo-3.1-fast-generate-preview"),
+        veo(model="veo-3.0-generate-001"),
+        "model 'veo-3.0-generate-001' does not take reference images",
+    ),
+    (
+        "prompt_required",
+        veo(prompt=None, reference_images=[], first_frame=REF),
+        veo(prompt="  "),
+        "a text prompt is required when reference images are given",
+    ),
+    (
+        "references_exclusive_with_frames",
+        veo(reference_images=[], first_frame=REF, last_frame=REF),
+        veo(first_frame=REF),
+        "reference images cannot be combined with first frame .*hybrid",
+    ),
+    (
+        "last_frame_needs_first_frame",
+        veo(reference_images=[], first_frame=REF, last_frame=REF),
+        veo(reference_images=[], last_frame=REF),
+        "last_frame needs a first frame",
+    ),
+    (
+        "duration_allowed",
+        veo(reference_images=[], config={"duration_seconds": 6, "person_generation": "allow_all"}),
+        veo(config={"duration_seconds": 5}),
+        "duration 5 s is not one of 4, 6, 8",
+    ),
+    (
+        "duration_8_with_references",
+        veo(),
+        veo(config={"duration_seconds": 4}),
+        r"duration must be 8 s with reference images \(got 4 s\)",
+    ),
+    (
+        "duration_8_at_high_resolution",
+        veo(config={"resolution": "1080p"}),
+        veo(reference_images=[], config={"resolution": "4k", "duration_seconds": 6, "person_generation": "allow_all"}),
+        r"duration must be 8 s at 4k \(got 6 s\)",
+    ),
+    (
+        "aspect_ratio_supported",
+        veo(config={"aspect_ratio": "9:16"}),
+        veo(config={"aspect_ratio": "1:1"}),
+        "aspect ratio '1:1' is not one of 16:9, 9:16",
+    ),
+    (
+        "resolution_supported",
+        veo(config={"resolution": "4k"}),
+        veo(config={"resolution": "480p"}),
+        "resolution '480p' is not one of 720p, 1080p, 4k",
+    ),
+    (
+        "config_fields_known",
+        veo(config={"negative_prompt": "blur"}),
+        veo(config={"colour": "red"}),
+        r"unknown config fields \['colour'\]",
+    ),
+    (
+        "vertex_only_fields",
+        veo(mode="vertex", config={"seed": 7, "generate_audio": True}),
+        veo(config={"seed": 7, "fps": 24, "output_gcs_uri": "gs://b/o"}),
+        "seed, fps, output_gcs_uri exist only on Vertex AI; the Gemini API refuses them",
+    ),
+    (
+        "person_generation_for_mode",
+        veo(reference_images=[], config={"person_generation": "allow_all"}),
+        veo(config={"person_generation": "allow_all"}),
+        "person_generation must be 'allow_adult' when images go in .* got 'allow_all'",
+    ),
     ("reference_image_size", veo(), veo(reference_images=[BIG]), "larger than 1024 px .*BIG: 2000x1500"),
-    ("image_source", veo(reference_images=[dataclasses.replace(REF, image_bytes=None, gcs_uri="gs://b/r.jpg")]),
-     veo(reference_images=[dataclasses.replace(REF, gcs_uri="gs://b/r.jpg")]),
-     "each image needs exactly one of inline bytes or gcs_uri"),
-    ("inline_payload_budget", veo(reference_images=[REF] * 3), veo(reference_images=[REF] * 3),
-     r"MiB base64, over the 0.1 MiB budget: upload them to Cloud Storage and pass gcs_uri"),
+    (
+        "image_source",
+        veo(reference_images=[dataclasses.replace(REF, image_bytes=None, gcs_uri="gs://b/r.jpg")]),
+        veo(reference_images=[dataclasses.replace(REF, gcs_uri="gs://b/r.jpg")]),
+        "each image needs exactly one of inline bytes or gcs_uri",
+    ),
+    (
+        "inline_payload_budget",
+        veo(reference_images=[REF] * 3),
+        veo(reference_images=[REF] * 3),
+        r"MiB base64, over the 0.1 MiB budget: upload them to Cloud Storage and pass gcs_uri",
+    ),
     ("sdk_types", veo(), veo(config={"number_of_videos": "many"}), "google-genai types refuse the request"),
 ]
 
@@ -109,15 +181,19 @@ def test_person_generation_values_per_mode() -> None:
     text_only = veo(reference_images=[], config={"person_generation": "allow_adult"})
     assert failed(text_only) == {
         "person_generation_for_mode": "text-to-video on the Gemini API takes person_generation 'allow_all', got "
-                                      "'allow_adult'"}
+        "'allow_adult'"
+    }
     assert not failed(dataclasses.replace(text_only, mode="vertex"))
 
 
 def test_ensure_valid_lists_every_failure() -> None:
     with pytest.raises(RequestValidationError) as caught:
         ensure_valid(veo(first_frame=REF, config={"duration_seconds": 6, "seed": 1}))
-    assert [c.name for c in caught.value.failures] == ["references_exclusive_with_frames",
-                                                       "duration_8_with_references", "vertex_only_fields"]
+    assert [c.name for c in caught.value.failures] == [
+        "references_exclusive_with_frames",
+        "duration_8_with_references",
+        "vertex_only_fields",
+    ]
     assert str(caught.value).startswith("scene 's': request refused before sending (3 check(s) failed)")
     assert len(ensure_valid(veo())) == len(CHECKS)
 
@@ -131,17 +207,33 @@ def test_to_sdk_builds_google_genai_types() -> None:
 
 
 def scene(**fields: object) -> SceneSpec:
-    return SceneSpec(**{"scene_id": "s1", "prompt": "A leader walks to the rocket.", "shot_type": "wide",
-                        "placements": [{"asset_tag": "CHAR_01", "role": "subject"},
-                                       {"asset_tag": "ENV_01", "role": "background"}], **fields})
+    return SceneSpec(
+        **{
+            "scene_id": "s1",
+            "prompt": "A leader walks to the rocket.",
+            "shot_type": "wide",
+            "placements": [{"asset_tag": "CHAR_01", "role": "subject"}, {"asset_tag": "ENV_01", "role": "background"}],
+            **fields,
+        }
+    )
 
 
-REGISTRY = Registry({
-    "CHAR_01": RegistryAsset(tag="CHAR_01", asset_type="character", name="character 01", asset_id="a1",
-                             crop_path=PHOTOS / "obama_3.jpg", visual_description="Short grey hair, navy suit",
-                             full_body_path=PHOTOS / "obama_3.jpg"),
-    "ENV_01": RegistryAsset(tag="ENV_01", asset_type="environment", name="rocket", asset_id="e1",
-                            crop_path=PHOTOS / "rocket.png")})
+REGISTRY = Registry(
+    {
+        "CHAR_01": RegistryAsset(
+            tag="CHAR_01",
+            asset_type="character",
+            name="character 01",
+            asset_id="a1",
+            crop_path=PHOTOS / "obama_3.jpg",
+            visual_description="Short grey hair, navy suit",
+            full_body_path=PHOTOS / "obama_3.jpg",
+        ),
+        "ENV_01": RegistryAsset(
+            tag="ENV_01", asset_type="environment", name="rocket", asset_id="e1", crop_path=PHOTOS / "rocket.png"
+        ),
+    }
+)
 
 
 def test_builder_resizes_and_forces_the_veo_31_rules() -> None:
@@ -212,18 +304,22 @@ def test_transient_errors_are_retried(tmp_path: Path) -> None:
     assert len(result.outputs) == 1 and len(server.requests) == 4  # 2 refused submits, 1 submit, 1 poll
 
 
-@pytest.mark.parametrize("fake_options, submit_options, match", [
-    ({"fail_submit": 400}, {}, "API error 400"),
-    ({"fail_submit": 503, "fail_submit_times": 9}, {"retries": 1}, "API error 503"),
-    ({"fail_operation": "content filtered"}, {}, "failed: .*content filtered"),
-    ({"pending_polls": 50}, {"max_polls": 2}, "not done after 2 polls"),
-])
+@pytest.mark.parametrize(
+    "fake_options, submit_options, match",
+    [
+        ({"fail_submit": 400}, {}, "API error 400"),
+        ({"fail_submit": 503, "fail_submit_times": 9}, {"retries": 1}, "API error 503"),
+        ({"fail_operation": "content filtered"}, {}, "failed: .*content filtered"),
+        ({"pending_polls": 50}, {"max_polls": 2}, "not done after 2 polls"),
+    ],
+)
 def test_service_failures_are_reported(fake_options: dict, submit_options: dict, match: str, tmp_path: Path) -> None:
     with FakeVeo(**fake_options) as server:
         client = make_client(mode="vertex", api_key="k", base_url=server.url)
         with pytest.raises(GenerationError, match=match):
-            submit_veo(client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, backoff_s=0.01,
-                       **submit_options)
+            submit_veo(
+                client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, backoff_s=0.01, **submit_options
+            )
 
 
 def test_invalid_request_never_leaves_the_machine(fake: FakeVeo, tmp_path: Path) -> None:

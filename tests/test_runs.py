@@ -20,8 +20,9 @@ def two_runs(demo_copy: Settings, samples_dir, backends: Backends) -> tuple[str,
     con = store.connect(demo_copy.database)
     first = latest_run(con, kind="manifest").run_id
     con.close()
-    second = run_manifest(samples_dir, settings=demo_copy, options=ManifestOptions(face_threshold=0.9),
-                          backends=backends).run_id
+    second = run_manifest(
+        samples_dir, settings=demo_copy, options=ManifestOptions(face_threshold=0.9), backends=backends
+    ).run_id
     return first, second
 
 
@@ -48,34 +49,40 @@ def test_compare_runs_shows_threshold_and_identity_changes(demo_copy: Settings, 
 def test_v_runs_has_one_row_per_run_with_duration(demo_copy: Settings, two_runs: tuple[str, str]) -> None:
     con = duckdb.connect(str(demo_copy.database), read_only=True)
     try:
-        rows = con.execute("SELECT run_id, duration_s, identities, seconds_total FROM v_runs WHERE run_id IN (?, ?)",
-                           list(two_runs)).fetchall()
+        rows = con.execute(
+            "SELECT run_id, duration_s, identities, seconds_total FROM v_runs WHERE run_id IN (?, ?)", list(two_runs)
+        ).fetchall()
     finally:
         con.close()
     assert len(rows) == 2
     assert all(duration > 0 and identities > 0 and seconds > 0 for _, duration, identities, seconds in rows)
 
 
-def test_runs_cli_lists_and_compares_side_by_side(demo_copy: Settings, two_runs: tuple[str, str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_cli_lists_and_compares_side_by_side(
+    demo_copy: Settings, two_runs: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = two_runs
     monkeypatch.setattr(console, "width", 250)  # CliRunner has no terminal: rich would fold run ids at 80
     runner = CliRunner()
     listed = runner.invoke(app, ["runs", "list", "--db", str(demo_copy.database)])
     assert listed.exit_code == 0, listed.output
     assert first[:20] in listed.output and second[:20] in listed.output
-    compared = runner.invoke(app, ["runs", "compare", first, second, "--db", str(demo_copy.database),
-                                   "--only-differences"])
+    compared = runner.invoke(
+        app, ["runs", "compare", first, second, "--db", str(demo_copy.database), "--only-differences"]
+    )
     assert compared.exit_code == 0, compared.output
     assert "face_threshold" in compared.output and "identities" in compared.output
     assert "0.9" in compared.output
 
 
-@pytest.mark.parametrize(("run_id", "message"), [
-    ("nope", "no run matches 'nope'"),
-    ("t-", r"'t-' matches several runs \(t-1, t-2, ...\)"),
-    ("t-2", None),
-])
+@pytest.mark.parametrize(
+    ("run_id", "message"),
+    [
+        ("nope", "no run matches 'nope'"),
+        ("t-", r"'t-' matches several runs \(t-1, t-2, ...\)"),
+        ("t-2", None),
+    ],
+)
 def test_get_run_by_id_or_unique_prefix(settings: Settings, run_id: str, message: str | None) -> None:
     con = store.connect(settings.database)
     try:
@@ -91,14 +98,17 @@ def test_get_run_by_id_or_unique_prefix(settings: Settings, run_id: str, message
         con.close()
 
 
-@pytest.mark.parametrize(("fails", "status", "error"), [(False, "completed", None),
-                                                        (True, "failed", "RuntimeError: boom")])
+@pytest.mark.parametrize(
+    ("fails", "status", "error"), [(False, "completed", None), (True, "failed", "RuntimeError: boom")]
+)
 def test_tracked_run_records_status(settings: Settings, fails: bool, status: str, error: str | None) -> None:
     con = store.connect(settings.database)
     try:
         if fails:
-            with pytest.raises(RuntimeError, match="boom"), tracked_run(con, run_id="t-1", kind="test",
-                                                                        parameters={"x": 1}):
+            with (
+                pytest.raises(RuntimeError, match="boom"),
+                tracked_run(con, run_id="t-1", kind="test", parameters={"x": 1}),
+            ):
                 raise RuntimeError("boom")
         else:
             with tracked_run(con, run_id="t-1", kind="test", parameters={"x": 1}) as run_id:

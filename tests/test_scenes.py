@@ -14,8 +14,12 @@ KNOWN = ["CHAR_01", "CHAR_12", "CHAR_13", "ENV_03", "PROP_01"]
 
 
 def scene(**fields: object) -> dict:
-    base = {"scene_id": "s1", "prompt": "A leader waves.", "shot_type": "medium",
-            "placements": [{"asset_tag": "CHAR_13", "role": "subject"}]}
+    base = {
+        "scene_id": "s1",
+        "prompt": "A leader waves.",
+        "shot_type": "medium",
+        "placements": [{"asset_tag": "CHAR_13", "role": "subject"}],
+    }
     return {**base, **fields}
 
 
@@ -26,23 +30,33 @@ def test_valid_scene_parses_with_defaults() -> None:
     assert (spec.aspect_ratio, spec.resolution, spec.duration_seconds) == ("16:9", "720p", None)
 
 
-@pytest.mark.parametrize("fields, match", [
-    ({"shot_type": "dutch_angle"}, r"scene 's1', field shot_type: 'dutch_angle' is not one of .*close_up"),
-    ({"prompt": None}, r"scene 's1', field prompt:"),
-    ({"prompt": "   "}, r"scene 's1', field prompt: prompt must not be blank"),
-    ({"placements": [{"asset_tag": "CHAR_13", "role": "hero"}]},
-     r"field placements\.0\.role: 'hero' is not one of 'subject'"),
-    ({"placements": [{"asset_tag": "char13", "role": "subject"}]}, r"field placements\.0\.asset_tag: String should"),
-    ({"placements": [{"asset_tag": "CHAR_99", "role": "subject"}]},
-     r"field placements\.0\.asset_tag: unknown tag 'CHAR_99'"),
-    ({"aspect_ratio": "4:3"}, r"field aspect_ratio: aspect ratio '4:3' is not one of 16:9, 9:16"),
-    ({"resolution": "8k"}, r"field resolution: resolution '8k' is not one of"),
-    ({"duration_seconds": "long"}, r"field duration_seconds:"),
-    ({"pins": ["CHAR_12"]}, r"field \(scene\): pins \['CHAR_12'\] are not placed in this scene"),
-    ({"pins": ["CHAR_13"], "unpins": ["CHAR_13"]}, r"both pinned and unpinned"),
-    ({"colour": "blue"}, r"field colour: Extra inputs are not permitted"),
-    ({"first_frame": "does_not_exist.png"}, r"field first_frame: no image file at"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        ({"shot_type": "dutch_angle"}, r"scene 's1', field shot_type: 'dutch_angle' is not one of .*close_up"),
+        ({"prompt": None}, r"scene 's1', field prompt:"),
+        ({"prompt": "   "}, r"scene 's1', field prompt: prompt must not be blank"),
+        (
+            {"placements": [{"asset_tag": "CHAR_13", "role": "hero"}]},
+            r"field placements\.0\.role: 'hero' is not one of 'subject'",
+        ),
+        (
+            {"placements": [{"asset_tag": "char13", "role": "subject"}]},
+            r"field placements\.0\.asset_tag: String should",
+        ),
+        (
+            {"placements": [{"asset_tag": "CHAR_99", "role": "subject"}]},
+            r"field placements\.0\.asset_tag: unknown tag 'CHAR_99'",
+        ),
+        ({"aspect_ratio": "4:3"}, r"field aspect_ratio: aspect ratio '4:3' is not one of 16:9, 9:16"),
+        ({"resolution": "8k"}, r"field resolution: resolution '8k' is not one of"),
+        ({"duration_seconds": "long"}, r"field duration_seconds:"),
+        ({"pins": ["CHAR_12"]}, r"field \(scene\): pins \['CHAR_12'\] are not placed in this scene"),
+        ({"pins": ["CHAR_13"], "unpins": ["CHAR_13"]}, r"both pinned and unpinned"),
+        ({"colour": "blue"}, r"field colour: Extra inputs are not permitted"),
+        ({"first_frame": "does_not_exist.png"}, r"field first_frame: no image file at"),
+    ],
+)
 def test_invalid_scene_is_refused_naming_scene_and_field(fields: dict, match: str, tmp_path: Path) -> None:
     with pytest.raises(SceneSpecError, match=match):
         parse_scenes({"scenes": [scene(**fields)]}, known_tags=KNOWN, base_dir=tmp_path)
@@ -61,11 +75,13 @@ def test_every_problem_is_listed_and_duplicates_caught() -> None:
     assert caught.value.problems == [
         "scene 's1', field scene_id: duplicate scene id",
         "scene 's2', field shot_type: 'x' is not one of 'close_up', 'medium', 'two_shot', 'establishing', "
-        "'action', 'object_focus' or 'wide'"]
+        "'action', 'object_focus' or 'wide'",
+    ]
 
 
-@pytest.mark.parametrize("data, match", [({}, "non-empty list under 'scenes'"), ({"scenes": []}, "non-empty"),
-                                         ("text", "non-empty")])
+@pytest.mark.parametrize(
+    "data, match", [({}, "non-empty list under 'scenes'"), ({"scenes": []}, "non-empty"), ("text", "non-empty")]
+)
 def test_file_without_scenes_is_refused(data: object, match: str) -> None:
     with pytest.raises(SceneSpecError, match=match):
         parse_scenes(data)
@@ -91,8 +107,13 @@ def test_frames_resolve_relative_to_the_file(tmp_path: Path) -> None:
 def test_sample_files() -> None:
     tags = [f"{p}_{i:02d}" for p in ("CHAR", "PROP", "ENV", "VEH", "ANIM") for i in range(1, 17)]
     scenes = load_scenes(SAMPLES / "scenes.yaml", known_tags=tags)
-    assert {s.shot_type for s in scenes} >= {ShotType.ESTABLISHING, ShotType.TWO_SHOT, ShotType.CLOSE_UP,
-                                              ShotType.OBJECT_FOCUS, ShotType.WIDE}
+    assert {s.shot_type for s in scenes} >= {
+        ShotType.ESTABLISHING,
+        ShotType.TWO_SHOT,
+        ShotType.CLOSE_UP,
+        ShotType.OBJECT_FOCUS,
+        ShotType.WIDE,
+    }
     with pytest.raises(SceneSpecError) as caught:
         load_scenes(SAMPLES / "scenes_invalid.yaml", known_tags=tags)
     assert len(caught.value.problems) == 5

@@ -37,24 +37,35 @@ def fake() -> Iterator[FakeGemini]:
         yield server
 
 
-def test_the_key_reaches_the_api_but_no_output(demo_copy: Settings, fake: FakeGemini, no_key: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_reaches_the_api_but_no_output(
+    demo_copy: Settings, fake: FakeGemini, no_key: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)  # everything the SDK, httpx and refbench log
     fake.add_rule("429", times=1).add_rule("503", match="ASSET TYPE: vehicle")
     fake.add_rule("safety", match="ASSET TYPE: animal")
-    env = {"GEMINI_API_KEY": KEY, "REFBENCH_GEMINI_BASE_URL": fake.url, "REFBENCH_GEMINI_DEADLINE_S": "1",
-           "REFBENCH_GEMINI_INITIAL_BACKOFF_S": "0.05", "REFBENCH_GEMINI_MAX_BACKOFF_S": "0.2"}
+    env = {
+        "GEMINI_API_KEY": KEY,
+        "REFBENCH_GEMINI_BASE_URL": fake.url,
+        "REFBENCH_GEMINI_DEADLINE_S": "1",
+        "REFBENCH_GEMINI_INITIAL_BACKOFF_S": "0.05",
+        "REFBENCH_GEMINI_MAX_BACKOFF_S": "0.2",
+    }
     result = CliRunner().invoke(app, ["describe", "--db", str(demo_copy.database)], env=env)
     assert result.exit_code == 0, result.output
     assert fake.requests and {r.api_key for r in fake.requests} == {KEY}, "the key must reach the server"
     con = duckdb.connect(str(demo_copy.database), read_only=True)
     statuses = dict(con.execute("SELECT status, count(*) FROM description_calls GROUP BY 1").fetchall())
     # DuckDB compresses strings on disk (FSST), so the file bytes alone could hide a stored key: ask SQL too
-    columns = con.execute("SELECT table_name, column_name FROM information_schema.columns c JOIN"
-                          " information_schema.tables t USING (table_schema, table_name)"
-                          " WHERE t.table_type = 'BASE TABLE'").fetchall()
-    hits = {(t, c) for t, c in columns if con.execute(
-        f'SELECT count(*) FROM "{t}" WHERE contains(CAST("{c}" AS VARCHAR), ?)', [KEY]).fetchone()[0]}
+    columns = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns c JOIN"
+        " information_schema.tables t USING (table_schema, table_name)"
+        " WHERE t.table_type = 'BASE TABLE'"
+    ).fetchall()
+    hits = {
+        (t, c)
+        for t, c in columns
+        if con.execute(f'SELECT count(*) FROM "{t}" WHERE contains(CAST("{c}" AS VARCHAR), ?)', [KEY]).fetchone()[0]
+    }
     con.close()
     assert len(columns) > 50 and not hits, f"API key stored in {hits}"
     assert statuses.get("ok") and statuses.get("error") and statuses.get("blocked")  # every path was taken
@@ -69,17 +80,21 @@ def test_the_key_reaches_the_api_but_no_output(demo_copy: Settings, fake: FakeGe
             assert needle not in text, f"API key found in {where}"
 
 
-@pytest.mark.parametrize(("env", "file_text", "expected"), [
-    ({"GEMINI_API_KEY": "from-env"}, None, "from-env"),
-    ({"GOOGLE_API_KEY": "from-google-env"}, None, "from-google-env"),
-    ({"GEMINI_API_KEY": "from-env"}, "GEMINI_API_KEY=from-file\n", "from-env"),
-    ({}, "# refbench\nGEMINI_API_KEY=from-file\n", "from-file"),
-    ({}, "export GOOGLE_API_KEY='quoted-file'\n", "quoted-file"),
-    ({}, "OTHER=1\n", None),
-    ({}, None, None),
-])
-def test_key_sources(no_key: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file_text: str | None,
-                     expected: str | None) -> None:
+@pytest.mark.parametrize(
+    ("env", "file_text", "expected"),
+    [
+        ({"GEMINI_API_KEY": "from-env"}, None, "from-env"),
+        ({"GOOGLE_API_KEY": "from-google-env"}, None, "from-google-env"),
+        ({"GEMINI_API_KEY": "from-env"}, "GEMINI_API_KEY=from-file\n", "from-env"),
+        ({}, "# refbench\nGEMINI_API_KEY=from-file\n", "from-file"),
+        ({}, "export GOOGLE_API_KEY='quoted-file'\n", "quoted-file"),
+        ({}, "OTHER=1\n", None),
+        ({}, None, None),
+    ],
+)
+def test_key_sources(
+    no_key: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file_text: str | None, expected: str | None
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     if file_text is not None:

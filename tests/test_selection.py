@@ -24,8 +24,13 @@ def registry(demo_workspace: Settings) -> Registry:
 
 
 def make_scene(shot: str, placements: list[tuple[str, str]], **fields: object) -> SceneSpec:
-    return SceneSpec(scene_id="t", prompt="p", shot_type=shot,
-                     placements=[{"asset_tag": t, "role": r} for t, r in placements], **fields)
+    return SceneSpec(
+        scene_id="t",
+        prompt="p",
+        shot_type=shot,
+        placements=[{"asset_tag": t, "role": r} for t, r in placements],
+        **fields,
+    )
 
 
 def test_demo_registry_has_the_tags_the_samples_use(registry: Registry) -> None:
@@ -36,19 +41,43 @@ def test_demo_registry_has_the_tags_the_samples_use(registry: Registry) -> None:
 
 # shot type, placements (tag, role), expected chosen tags in slot order, expected variants
 SHOT_RULES = [
-    ("establishing", [("CHAR_13", "subject"), ("PROP_01", "interaction_target"), ("ENV_03", "background")],
-     ["ENV_03", "PROP_01", "CHAR_13"], ["environment", "object_crop", "face_crop"]),
-    ("close_up", [("PROP_01", "subject"), ("ENV_03", "subject"), ("CHAR_13", "background")],
-     ["CHAR_13", "PROP_01", "ENV_03"], ["face_crop", "object_crop", "environment"]),
-    ("two_shot", [("CHAR_13", "subject"), ("PROP_01", "subject"), ("ENV_03", "background"), ("CHAR_12", "background")],
-     ["CHAR_13", "CHAR_12", "ENV_03"], ["face_crop", "face_crop", "environment"]),
-    ("object_focus", [("CHAR_13", "subject"), ("ENV_03", "subject"), ("PROP_01", "background")],
-     ["PROP_01", "CHAR_13", "ENV_03"], ["object_crop", "face_crop", "environment"]),
+    (
+        "establishing",
+        [("CHAR_13", "subject"), ("PROP_01", "interaction_target"), ("ENV_03", "background")],
+        ["ENV_03", "PROP_01", "CHAR_13"],
+        ["environment", "object_crop", "face_crop"],
+    ),
+    (
+        "close_up",
+        [("PROP_01", "subject"), ("ENV_03", "subject"), ("CHAR_13", "background")],
+        ["CHAR_13", "PROP_01", "ENV_03"],
+        ["face_crop", "object_crop", "environment"],
+    ),
+    (
+        "two_shot",
+        [("CHAR_13", "subject"), ("PROP_01", "subject"), ("ENV_03", "background"), ("CHAR_12", "background")],
+        ["CHAR_13", "CHAR_12", "ENV_03"],
+        ["face_crop", "face_crop", "environment"],
+    ),
+    (
+        "object_focus",
+        [("CHAR_13", "subject"), ("ENV_03", "subject"), ("PROP_01", "background")],
+        ["PROP_01", "CHAR_13", "ENV_03"],
+        ["object_crop", "face_crop", "environment"],
+    ),
     ("wide", [("ENV_03", "background"), ("CHAR_04", "subject")], ["CHAR_04", "ENV_03"], ["full_body", "environment"]),
-    ("action", [("PROP_01", "interaction_target"), ("CHAR_04", "subject")], ["CHAR_04", "PROP_01"],
-     ["full_body", "object_crop"]),
-    ("medium", [("CHAR_13", "background"), ("ENV_03", "interaction_target"), ("PROP_01", "subject")],
-     ["PROP_01", "ENV_03", "CHAR_13"], ["object_crop", "environment", "face_crop"]),
+    (
+        "action",
+        [("PROP_01", "interaction_target"), ("CHAR_04", "subject")],
+        ["CHAR_04", "PROP_01"],
+        ["full_body", "object_crop"],
+    ),
+    (
+        "medium",
+        [("CHAR_13", "background"), ("ENV_03", "interaction_target"), ("PROP_01", "subject")],
+        ["PROP_01", "ENV_03", "CHAR_13"],
+        ["object_crop", "environment", "face_crop"],
+    ),
 ]
 
 
@@ -87,17 +116,23 @@ def test_duplicate_placement_keeps_best_role(registry: Registry) -> None:
 
 
 def _asset(tag: str, path: Path, **fields: object) -> RegistryAsset:
-    return RegistryAsset(tag=tag, asset_type=fields.pop("asset_type", "character"), name=tag, asset_id=tag,
-                         crop_path=path, **fields)
+    return RegistryAsset(
+        tag=tag, asset_type=fields.pop("asset_type", "character"), name=tag, asset_id=tag, crop_path=path, **fields
+    )
 
 
 def test_identical_images_are_deduplicated(tmp_path: Path) -> None:
     copy = tmp_path / "copy.jpg"
     copy.write_bytes((PHOTOS / "china.jpg").read_bytes())
-    registry = Registry({"ENV_01": _asset("ENV_01", PHOTOS / "china.jpg", asset_type="environment"),
-                         "ENV_02": _asset("ENV_02", copy, asset_type="environment")})
-    selection = select_references(make_scene("establishing", [("ENV_01", "background"), ("ENV_02", "background")]),
-                                  registry)
+    registry = Registry(
+        {
+            "ENV_01": _asset("ENV_01", PHOTOS / "china.jpg", asset_type="environment"),
+            "ENV_02": _asset("ENV_02", copy, asset_type="environment"),
+        }
+    )
+    selection = select_references(
+        make_scene("establishing", [("ENV_01", "background"), ("ENV_02", "background")]), registry
+    )
     assert selection.tags == ["ENV_01"]
     assert selection.dropped[0].reason == "same image as ENV_01: de-duplicated"
 
@@ -113,22 +148,30 @@ def test_wide_without_full_body_uses_the_source_photo() -> None:
 # two-shot: (placements, unpins, registry override) -> error message
 TWO_SHOT_FAILURES = [
     ([("CHAR_13", "subject"), ("ENV_03", "background")], [], r"two_shot needs two different characters.*\['CHAR_13'\]"),
-    ([("CHAR_13", "subject"), ("CHAR_12", "subject")], ["CHAR_12"],
-     r"chosen \['CHAR_13'\] \(unpinned: \['CHAR_12'\]\)"),
+    (
+        [("CHAR_13", "subject"), ("CHAR_12", "subject")],
+        ["CHAR_12"],
+        r"chosen \['CHAR_13'\] \(unpinned: \['CHAR_12'\]\)",
+    ),
     ([("ENV_03", "background")], [], r"placed characters \[\]"),
 ]
 
 
 @pytest.mark.parametrize("placements, unpins, match", TWO_SHOT_FAILURES)
-def test_two_shot_needs_two_different_characters(registry: Registry, placements: list, unpins: list,
-                                                 match: str) -> None:
+def test_two_shot_needs_two_different_characters(
+    registry: Registry, placements: list, unpins: list, match: str
+) -> None:
     with pytest.raises(SelectionError, match=match):
         select_references(make_scene("two_shot", placements, unpins=unpins), registry)
 
 
 def test_two_tags_of_one_identity_are_not_two_characters() -> None:
-    registry = Registry({"CHAR_01": _asset("CHAR_01", PHOTOS / "obama_1.jpg", identity_id="m/obama"),
-                         "CHAR_02": _asset("CHAR_02", PHOTOS / "obama_2.jpg", identity_id="m/obama")})
+    registry = Registry(
+        {
+            "CHAR_01": _asset("CHAR_01", PHOTOS / "obama_1.jpg", identity_id="m/obama"),
+            "CHAR_02": _asset("CHAR_02", PHOTOS / "obama_2.jpg", identity_id="m/obama"),
+        }
+    )
     with pytest.raises(SelectionError, match="two different characters"):
         select_references(make_scene("two_shot", [("CHAR_01", "subject"), ("CHAR_02", "subject")]), registry)
     selection = select_references(make_scene("medium", [("CHAR_01", "subject"), ("CHAR_02", "subject")]), registry)
@@ -137,18 +180,39 @@ def test_two_tags_of_one_identity_are_not_two_characters() -> None:
 
 # overrides: placements, pins, unpins, expected tags, expected dropped (tag, reason start)
 OVERRIDES = [
-    ([("CHAR_13", "subject"), ("CHAR_12", "interaction_target"), ("CHAR_01", "background"), ("ENV_03", "background")],
-     ["ENV_03"], [], ["ENV_03", "CHAR_13", "CHAR_12"], ("CHAR_01", "over max_refs")),
-    ([("CHAR_13", "subject"), ("CHAR_12", "subject"), ("ENV_03", "background")],
-     [], ["CHAR_12"], ["CHAR_13", "ENV_03"], ("CHAR_12", "unpinned by the user")),
-    ([("CHAR_13", "subject"), ("PROP_01", "background"), ("ENV_03", "background")],
-     ["PROP_01"], ["CHAR_13"], ["PROP_01", "ENV_03"], ("CHAR_13", "unpinned by the user")),
+    (
+        [
+            ("CHAR_13", "subject"),
+            ("CHAR_12", "interaction_target"),
+            ("CHAR_01", "background"),
+            ("ENV_03", "background"),
+        ],
+        ["ENV_03"],
+        [],
+        ["ENV_03", "CHAR_13", "CHAR_12"],
+        ("CHAR_01", "over max_refs"),
+    ),
+    (
+        [("CHAR_13", "subject"), ("CHAR_12", "subject"), ("ENV_03", "background")],
+        [],
+        ["CHAR_12"],
+        ["CHAR_13", "ENV_03"],
+        ("CHAR_12", "unpinned by the user"),
+    ),
+    (
+        [("CHAR_13", "subject"), ("PROP_01", "background"), ("ENV_03", "background")],
+        ["PROP_01"],
+        ["CHAR_13"],
+        ["PROP_01", "ENV_03"],
+        ("CHAR_13", "unpinned by the user"),
+    ),
 ]
 
 
 @pytest.mark.parametrize("placements, pins, unpins, tags, dropped", OVERRIDES)
-def test_pins_and_unpins(registry: Registry, placements: list, pins: list, unpins: list, tags: list,
-                         dropped: tuple) -> None:
+def test_pins_and_unpins(
+    registry: Registry, placements: list, pins: list, unpins: list, tags: list, dropped: tuple
+) -> None:
     selection = select_references(make_scene("medium", placements, pins=pins, unpins=unpins), registry)
     assert selection.tags == tags
     assert [(s.tag, s.reason[: len(dropped[1])]) for s in selection.dropped] == [dropped]
@@ -171,14 +235,22 @@ def test_unknown_tag_is_refused(registry: Registry) -> None:
 def test_selection_and_overrides_are_stored(demo_copy: Settings) -> None:
     con = store.connect(demo_copy.database)
     registry = load_registry(con)
-    scene = make_scene("medium", [("CHAR_13", "subject"), ("CHAR_12", "subject"), ("ENV_03", "background")],
-                       pins=["ENV_03"], unpins=["CHAR_12"])
+    scene = make_scene(
+        "medium",
+        [("CHAR_13", "subject"), ("CHAR_12", "subject"), ("ENV_03", "background")],
+        pins=["ENV_03"],
+        unpins=["CHAR_12"],
+    )
     selection_id = save_selection(con, select_references(scene, registry), run_id="r1")
-    row = con.execute("SELECT scene_id, shot_type, tags, pins, unpins, run_id FROM scene_selections"
-                      " WHERE selection_id = ?", [selection_id]).fetchone()
+    row = con.execute(
+        "SELECT scene_id, shot_type, tags, pins, unpins, run_id FROM scene_selections WHERE selection_id = ?",
+        [selection_id],
+    ).fetchone()
     assert row == ("t", "medium", ["ENV_03", "CHAR_13"], ["ENV_03"], ["CHAR_12"], "r1")
-    slots = con.execute("SELECT tag, slot, pinned, reason FROM selection_slots WHERE selection_id = ?"
-                        " ORDER BY slot NULLS LAST", [selection_id]).fetchall()
+    slots = con.execute(
+        "SELECT tag, slot, pinned, reason FROM selection_slots WHERE selection_id = ? ORDER BY slot NULLS LAST",
+        [selection_id],
+    ).fetchall()
     assert [(t, s, p) for t, s, p, _ in slots] == [("ENV_03", 1, True), ("CHAR_13", 2, False), ("CHAR_12", None, False)]
     assert slots[2][3] == "unpinned by the user (manual override)"
     con.close()

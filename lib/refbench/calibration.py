@@ -152,8 +152,10 @@ def _parse_bool(value: str, *, where: str) -> bool:
 def load_pairs(path: Path) -> list[LabeledPair]:
     """Read a pairs CSV with header ``a,b,same`` (same: 1/0, true/false, yes/no)."""
     rows = _read_csv(path, required=("a", "b", "same"))
-    return [LabeledPair(r["a"].strip(), r["b"].strip(), _parse_bool(r["same"], where=f"{path} line {i + 2}"))
-            for i, r in enumerate(rows)]
+    return [
+        LabeledPair(r["a"].strip(), r["b"].strip(), _parse_bool(r["same"], where=f"{path} line {i + 2}"))
+        for i, r in enumerate(rows)
+    ]
 
 
 def load_identities(path: Path) -> dict[str, str]:
@@ -235,8 +237,9 @@ def score_pairs(pairs: Sequence[LabeledPair], embeddings: dict[str, np.ndarray])
     return PairScores(scored, np.clip(scores, -1.0, 1.0), np.array([p.same for p in scored], dtype=bool), skipped)
 
 
-def verification_metrics(scores: np.ndarray, same: np.ndarray, *, current_threshold: float,
-                         far_targets: Sequence[float] = FAR_TARGETS) -> VerificationMetrics:
+def verification_metrics(
+    scores: np.ndarray, same: np.ndarray, *, current_threshold: float, far_targets: Sequence[float] = FAR_TARGETS
+) -> VerificationMetrics:
     """ROC figures of scored pairs.
 
     Args:
@@ -251,22 +254,35 @@ def verification_metrics(scores: np.ndarray, same: np.ndarray, *, current_thresh
     scores, same = np.asarray(scores, dtype=np.float64), np.asarray(same, dtype=bool)
     genuine, impostor = scores[same], scores[~same]
     if len(genuine) == 0 or len(impostor) == 0:
-        raise ConfigError(f"calibration needs same- and different-person pairs; got {len(genuine)} same and "
-                          f"{len(impostor)} different (pairs whose images have no face are skipped)")
+        raise ConfigError(
+            f"calibration needs same- and different-person pairs; got {len(genuine)} same and "
+            f"{len(impostor)} different (pairs whose images have no face are skipped)"
+        )
     fpr, tpr, thresholds = roc_curve(same, scores, drop_intermediate=False)
     eer, eer_threshold = equal_error_rate(fpr, tpr, thresholds, scores)
     best_threshold, best_accuracy, interval = best_accuracy_threshold(scores, same)
     threshold_far = {t: threshold_at_far(impostor, t) for t in far_targets}
     return VerificationMetrics(
-        n_genuine=len(genuine), n_impostor=len(impostor), auc=float(auc(fpr, tpr)), eer=eer,
-        eer_threshold=eer_threshold, threshold_far=threshold_far,
+        n_genuine=len(genuine),
+        n_impostor=len(impostor),
+        auc=float(auc(fpr, tpr)),
+        eer=eer,
+        eer_threshold=eer_threshold,
+        threshold_far=threshold_far,
         tar_at_far={t: float(np.mean(genuine >= th)) for t, th in threshold_far.items()},
         far_resolvable={t: 1.0 / len(impostor) <= t for t in far_targets},
-        best_accuracy=best_accuracy, best_accuracy_threshold=best_threshold, best_accuracy_interval=interval,
+        best_accuracy=best_accuracy,
+        best_accuracy_threshold=best_threshold,
+        best_accuracy_interval=interval,
         gaussian_eer_threshold=gaussian_eer_threshold(genuine, impostor),
-        current_threshold=current_threshold, accuracy_at_current=accuracy_at(scores, same, current_threshold),
-        genuine_min=float(genuine.min()), impostor_max=float(impostor.max()), fpr=fpr, tpr=tpr,
-        roc_thresholds=thresholds)
+        current_threshold=current_threshold,
+        accuracy_at_current=accuracy_at(scores, same, current_threshold),
+        genuine_min=float(genuine.min()),
+        impostor_max=float(impostor.max()),
+        fpr=fpr,
+        tpr=tpr,
+        roc_thresholds=thresholds,
+    )
 
 
 def accuracy_at(scores: np.ndarray, same: np.ndarray, threshold: float) -> float:
@@ -277,12 +293,17 @@ def accuracy_at(scores: np.ndarray, same: np.ndarray, threshold: float) -> float
 def confusion_at(scores: np.ndarray, same: np.ndarray, threshold: float) -> dict[str, int]:
     """True/false accepts and rejects of pairs (P,) at ``threshold``: keys tp, fp, tn, fn."""
     accept, same = np.asarray(scores) >= threshold, np.asarray(same, dtype=bool)
-    return {"tp": int(np.sum(accept & same)), "fp": int(np.sum(accept & ~same)),
-            "tn": int(np.sum(~accept & ~same)), "fn": int(np.sum(~accept & same))}
+    return {
+        "tp": int(np.sum(accept & same)),
+        "fp": int(np.sum(accept & ~same)),
+        "tn": int(np.sum(~accept & ~same)),
+        "fn": int(np.sum(~accept & same)),
+    }
 
 
-def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray,
-                     scores: np.ndarray) -> tuple[float, float]:
+def equal_error_rate(
+    fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, scores: np.ndarray
+) -> tuple[float, float]:
     """EER and its threshold from a scikit-learn ROC (K,) computed with ``drop_intermediate=False``.
 
     The EER is read at the ROC point where false-reject and false-accept rates are closest (their mean);
@@ -336,8 +357,9 @@ def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float
     return float(candidates[choice]), float(accuracies[choice]), (float(edges[choice]), float(edges[choice + 1]))
 
 
-def embed_distractors(folder: Path, *, analyzer: FaceAnalyzer, min_face_width: float = MIN_DISTRACTOR_FACE_PX
-                      ) -> dict[str, np.ndarray]:
+def embed_distractors(
+    folder: Path, *, analyzer: FaceAnalyzer, min_face_width: float = MIN_DISTRACTOR_FACE_PX
+) -> dict[str, np.ndarray]:
     """Every face at least ``min_face_width`` px wide in the images of ``folder``, keyed ``file#index``.
 
     Distractors are faces of people known to be absent from the labelled set and distinct from each other
@@ -360,13 +382,21 @@ def embed_distractors(folder: Path, *, analyzer: FaceAnalyzer, min_face_width: f
 def distractor_pairs(labelled: Iterable[str], distractors: Iterable[str]) -> list[LabeledPair]:
     """Different-person pairs: each distractor face with every labelled image and every other distractor."""
     labelled, distractors = list(dict.fromkeys(labelled)), list(distractors)
-    return ([LabeledPair(f, d, False) for f in labelled for d in distractors]
-            + [LabeledPair(a, b, False) for a, b in itertools.combinations(distractors, 2)])
+    return [LabeledPair(f, d, False) for f in labelled for d in distractors] + [
+        LabeledPair(a, b, False) for a, b in itertools.combinations(distractors, 2)
+    ]
 
 
-def calibrate(pairs: Sequence[LabeledPair], *, images_dir: Path, analyzer: FaceAnalyzer, current_threshold: float,
-              source: str, embedded: EmbeddedImages | None = None,
-              distractors: dict[str, np.ndarray] | None = None) -> Calibration:
+def calibrate(
+    pairs: Sequence[LabeledPair],
+    *,
+    images_dir: Path,
+    analyzer: FaceAnalyzer,
+    current_threshold: float,
+    source: str,
+    embedded: EmbeddedImages | None = None,
+    distractors: dict[str, np.ndarray] | None = None,
+) -> Calibration:
     """Embed the images of ``pairs`` (unless ``embedded`` is given) and compute the verification metrics.
 
     ``distractors`` (from ``embed_distractors``) add different-person pairs with every labelled image.
@@ -380,59 +410,103 @@ def calibrate(pairs: Sequence[LabeledPair], *, images_dir: Path, analyzer: FaceA
     scores = score_pairs(all_pairs, {**embedded.embeddings, **distractors})
     metrics = verification_metrics(scores.scores, scores.same, current_threshold=current_threshold)
     return Calibration(
-        calibration_id=f"calibration-{analyzer.name}-{uuid.uuid4().hex[:8]}", face_model=analyzer.name,
-        source=source, images_dir=str(images_dir), n_images=len(dict.fromkeys(files)),
-        no_face=list(embedded.no_face), unreadable=dict(embedded.unreadable), scores=scores, metrics=metrics,
-        n_distractor_faces=len(distractors))
+        calibration_id=f"calibration-{analyzer.name}-{uuid.uuid4().hex[:8]}",
+        face_model=analyzer.name,
+        source=source,
+        images_dir=str(images_dir),
+        n_images=len(dict.fromkeys(files)),
+        no_face=list(embedded.no_face),
+        unreadable=dict(embedded.unreadable),
+        scores=scores,
+        metrics=metrics,
+        n_distractor_faces=len(distractors),
+    )
 
 
 def summary_rows(calibration: Calibration) -> list[tuple[str, float, str]]:
     """Metric rows (name, value, unit) of a calibration, for ``store.log_metrics`` and the CLI."""
     m = calibration.metrics
-    rows = [("auc", m.auc, "ratio"), ("eer", m.eer, "ratio"), ("eer_threshold", m.eer_threshold, "cosine"),
-            ("best_accuracy", m.best_accuracy, "ratio"),
-            ("best_accuracy_threshold", m.best_accuracy_threshold, "cosine"),
-            ("gaussian_eer_threshold", m.gaussian_eer_threshold, "cosine"),
-            ("current_threshold", m.current_threshold, "cosine"),
-            ("accuracy_at_current", m.accuracy_at_current, "ratio"),
-            ("genuine_min", m.genuine_min, "cosine"), ("impostor_max", m.impostor_max, "cosine"),
-            ("margin", m.margin, "cosine"), ("recommended_threshold", calibration.recommended_threshold, "cosine"),
-            ("n_images", calibration.n_images, "images"),
-            ("n_distractor_faces", calibration.n_distractor_faces, "faces"),
-            ("n_no_face", len(calibration.no_face), "images"),
-            ("n_unreadable", len(calibration.unreadable), "images"), ("n_genuine", m.n_genuine, "pairs"),
-            ("n_impostor", m.n_impostor, "pairs"), ("n_skipped", len(calibration.scores.skipped), "pairs")]
+    rows = [
+        ("auc", m.auc, "ratio"),
+        ("eer", m.eer, "ratio"),
+        ("eer_threshold", m.eer_threshold, "cosine"),
+        ("best_accuracy", m.best_accuracy, "ratio"),
+        ("best_accuracy_threshold", m.best_accuracy_threshold, "cosine"),
+        ("gaussian_eer_threshold", m.gaussian_eer_threshold, "cosine"),
+        ("current_threshold", m.current_threshold, "cosine"),
+        ("accuracy_at_current", m.accuracy_at_current, "ratio"),
+        ("genuine_min", m.genuine_min, "cosine"),
+        ("impostor_max", m.impostor_max, "cosine"),
+        ("margin", m.margin, "cosine"),
+        ("recommended_threshold", calibration.recommended_threshold, "cosine"),
+        ("n_images", calibration.n_images, "images"),
+        ("n_distractor_faces", calibration.n_distractor_faces, "faces"),
+        ("n_no_face", len(calibration.no_face), "images"),
+        ("n_unreadable", len(calibration.unreadable), "images"),
+        ("n_genuine", m.n_genuine, "pairs"),
+        ("n_impostor", m.n_impostor, "pairs"),
+        ("n_skipped", len(calibration.scores.skipped), "pairs"),
+    ]
     for target, threshold in m.threshold_far.items():
-        rows += [(f"threshold_far_{target:g}", threshold, "cosine"), (f"tar_at_far_{target:g}", m.tar_at_far[target],
-                                                                      "ratio")]
+        rows += [
+            (f"threshold_far_{target:g}", threshold, "cosine"),
+            (f"tar_at_far_{target:g}", m.tar_at_far[target], "ratio"),
+        ]
     return rows
 
 
-def save_calibration(con: duckdb.DuckDBPyConnection, calibration: Calibration, *, run_id: str | None,
-                     set_default: bool) -> None:
+def save_calibration(
+    con: duckdb.DuckDBPyConnection, calibration: Calibration, *, run_id: str | None, set_default: bool
+) -> None:
     """Store a calibration (summary + every scored pair); optionally make it the model's default threshold."""
     m = calibration.metrics
     con.execute("BEGIN TRANSACTION")
     try:
-        store.insert_rows(con, "calibrations", [{
-            "calibration_id": calibration.calibration_id, "face_model": calibration.face_model,
-            "source": calibration.source, "images_dir": calibration.images_dir, "n_images": calibration.n_images,
-            "n_no_face": len(calibration.no_face), "n_distractor_faces": calibration.n_distractor_faces,
-            "no_face_files": json.dumps(calibration.no_face),
-            "n_unreadable": len(calibration.unreadable), "n_genuine": m.n_genuine, "n_impostor": m.n_impostor,
-            "n_skipped": len(calibration.scores.skipped), "auc": m.auc, "eer": m.eer, "eer_threshold": m.eer_threshold,
-            "threshold_far_1e2": m.threshold_far.get(1e-2), "threshold_far_1e3": m.threshold_far.get(1e-3),
-            "best_accuracy": m.best_accuracy, "best_accuracy_threshold": m.best_accuracy_threshold,
-            "current_threshold": m.current_threshold, "accuracy_at_current": m.accuracy_at_current,
-            "genuine_min": m.genuine_min, "impostor_max": m.impostor_max,
-            "recommended_threshold": calibration.recommended_threshold, "run_id": run_id, "created_at": store.now()}])
+        store.insert_rows(
+            con,
+            "calibrations",
+            [
+                {
+                    "calibration_id": calibration.calibration_id,
+                    "face_model": calibration.face_model,
+                    "source": calibration.source,
+                    "images_dir": calibration.images_dir,
+                    "n_images": calibration.n_images,
+                    "n_no_face": len(calibration.no_face),
+                    "n_distractor_faces": calibration.n_distractor_faces,
+                    "no_face_files": json.dumps(calibration.no_face),
+                    "n_unreadable": len(calibration.unreadable),
+                    "n_genuine": m.n_genuine,
+                    "n_impostor": m.n_impostor,
+                    "n_skipped": len(calibration.scores.skipped),
+                    "auc": m.auc,
+                    "eer": m.eer,
+                    "eer_threshold": m.eer_threshold,
+                    "threshold_far_1e2": m.threshold_far.get(1e-2),
+                    "threshold_far_1e3": m.threshold_far.get(1e-3),
+                    "best_accuracy": m.best_accuracy,
+                    "best_accuracy_threshold": m.best_accuracy_threshold,
+                    "current_threshold": m.current_threshold,
+                    "accuracy_at_current": m.accuracy_at_current,
+                    "genuine_min": m.genuine_min,
+                    "impostor_max": m.impostor_max,
+                    "recommended_threshold": calibration.recommended_threshold,
+                    "run_id": run_id,
+                    "created_at": store.now(),
+                }
+            ],
+        )
         con.executemany(
             "INSERT INTO calibration_pairs (calibration_id, file_a, file_b, same, score) VALUES (?, ?, ?, ?, ?)",
-            [[calibration.calibration_id, p.a, p.b, p.same, float(s)]
-             for p, s in zip(calibration.scores.pairs, calibration.scores.scores, strict=True)])
+            [
+                [calibration.calibration_id, p.a, p.b, p.same, float(s)]
+                for p, s in zip(calibration.scores.pairs, calibration.scores.scores, strict=True)
+            ],
+        )
         if set_default:
-            set_default_threshold(con, calibration.face_model, calibration.recommended_threshold,
-                                  source=calibration.calibration_id)
+            set_default_threshold(
+                con, calibration.face_model, calibration.recommended_threshold, source=calibration.calibration_id
+            )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -446,4 +520,6 @@ def set_default_threshold(con: duckdb.DuckDBPyConnection, face_model: str, thres
     con.execute(
         "INSERT INTO face_thresholds (face_model, threshold, source, set_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (face_model) DO UPDATE SET threshold = excluded.threshold, source = excluded.source,"
-        " set_at = excluded.set_at", [face_model, threshold, source, store.now()])
+        " set_at = excluded.set_at",
+        [face_model, threshold, source, store.now()],
+    )

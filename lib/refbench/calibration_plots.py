@@ -31,11 +31,16 @@ def roc_figure(calibration: Calibration, *, threshold: float) -> Figure:
     floor = 0.5 / max(m.n_impostor, 1)  # where FAR = 0 is drawn on the log axis
     figure, axes = _new_figure()
     axes.step(np.maximum(m.fpr, floor), m.tpr, where="post", label=f"AUC {m.auc:.4f}, EER {m.eer:.3f}")
-    axes.plot([max(far, floor)], [tar], "o", color="crimson", label=f"threshold {threshold:.3f}: FAR {far:.3g}, "
-                                                                   f"TAR {tar:.3f}")
+    axes.plot(
+        [max(far, floor)], [tar], "o", color="crimson", label=f"threshold {threshold:.3f}: FAR {far:.3g}, TAR {tar:.3f}"
+    )
     axes.set_xscale("log")
-    axes.set(xlabel="false accept rate", ylabel="true accept rate", ylim=(0, 1.02),
-             title=f"ROC {calibration.face_model} ({m.n_genuine} same / {m.n_impostor} different pairs)")
+    axes.set(
+        xlabel="false accept rate",
+        ylabel="true accept rate",
+        ylim=(0, 1.02),
+        title=f"ROC {calibration.face_model} ({m.n_genuine} same / {m.n_impostor} different pairs)",
+    )
     axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     return figure
@@ -50,8 +55,11 @@ def histogram_figure(calibration: Calibration, *, threshold: float) -> Figure:
     axes.hist(s.impostor, bins=bins, alpha=0.6, density=True, label=f"different ({len(s.impostor)})", color="tab:blue")
     axes.hist(s.genuine, bins=bins, alpha=0.6, density=True, label=f"same ({len(s.genuine)})", color="tab:orange")
     axes.axvline(threshold, color="crimson", linestyle="--", label=f"threshold {threshold:.3f}")
-    axes.set(xlabel="cosine similarity of the largest faces", ylabel="density of pairs",
-             title=f"{calibration.face_model}: margin {calibration.metrics.margin:.3f}")
+    axes.set(
+        xlabel="cosine similarity of the largest faces",
+        ylabel="density of pairs",
+        title=f"{calibration.face_model}: margin {calibration.metrics.margin:.3f}",
+    )
     axes.legend(fontsize=8)
     figure.tight_layout()
     return figure
@@ -84,13 +92,20 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def save_calibration_plots(calibration: Calibration, folder: Path, *, threshold: float,
-                           sweep: Sequence[SweepPoint] | None = None) -> list[Path]:
+def save_calibration_plots(
+    calibration: Calibration, folder: Path, *, threshold: float, sweep: Sequence[SweepPoint] | None = None
+) -> list[Path]:
     """ROC, histogram (and F1 sweep when given) PNGs named after the calibration id, under ``folder``."""
     stem = folder / calibration.calibration_id
-    paths = [save_figure(roc_figure(calibration, threshold=threshold), stem.with_name(f"{stem.name}-roc.png")),
-             save_figure(histogram_figure(calibration, threshold=threshold), stem.with_name(f"{stem.name}-hist.png"))]
+    paths = [
+        save_figure(roc_figure(calibration, threshold=threshold), stem.with_name(f"{stem.name}-roc.png")),
+        save_figure(histogram_figure(calibration, threshold=threshold), stem.with_name(f"{stem.name}-hist.png")),
+    ]
     if sweep:
-        paths.append(save_figure(sweep_figure(sweep, threshold=threshold, face_model=calibration.face_model),
-                                 stem.with_name(f"{stem.name}-sweep.png")))
+        paths.append(
+            save_figure(
+                sweep_figure(sweep, threshold=threshold, face_model=calibration.face_model),
+                stem.with_name(f"{stem.name}-sweep.png"),
+            )
+        )
     return paths

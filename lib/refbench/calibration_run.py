@@ -59,8 +59,9 @@ class CalibrationOutcome:
         return best_sweep_point(self.sweep).threshold if self.sweep else None
 
 
-def labelled_pairs(*, pairs_file: Path | None, identities_file: Path | None) -> tuple[list[LabeledPair],
-                                                                                       dict[str, str] | None, Path]:
+def labelled_pairs(
+    *, pairs_file: Path | None, identities_file: Path | None
+) -> tuple[list[LabeledPair], dict[str, str] | None, Path]:
     """Pairs from exactly one of a pairs file or an identities file; returns (pairs, identities or None, source)."""
     if (pairs_file is None) == (identities_file is None):
         raise ConfigError("give exactly one of a pairs file (a,b,same) or an identities file (file,identity)")
@@ -81,13 +82,19 @@ def cluster_sweep(embedded: EmbeddedImages, identities: dict[str, str]) -> list[
 
 def sweep_rows(points: list[SweepPoint]) -> list[tuple]:
     """Metric rows (name, value, unit, step, label) of a sweep; step is the threshold in hundredths."""
-    return [row for p in points for row in (
-        ("cluster_bcubed_f1", p.scores.bcubed_f1, "ratio", round(p.threshold * 100), f"{p.threshold:.2f}"),
-        ("cluster_pairwise_f1", p.scores.pairwise_f1, "ratio", round(p.threshold * 100), f"{p.threshold:.2f}"))]
+    return [
+        row
+        for p in points
+        for row in (
+            ("cluster_bcubed_f1", p.scores.bcubed_f1, "ratio", round(p.threshold * 100), f"{p.threshold:.2f}"),
+            ("cluster_pairwise_f1", p.scores.pairwise_f1, "ratio", round(p.threshold * 100), f"{p.threshold:.2f}"),
+        )
+    ]
 
 
-def workspace_cluster_scores(con: duckdb.DuckDBPyConnection, identities: dict[str, str] | None, *,
-                             face_model: str) -> ClusterScores | None:
+def workspace_cluster_scores(
+    con: duckdb.DuckDBPyConnection, identities: dict[str, str] | None, *, face_model: str
+) -> ClusterScores | None:
     """Cluster quality of the workspace's identities against the labels; ``None`` when it has no such faces."""
     if not identities:
         return None
@@ -101,14 +108,25 @@ def manifest_cluster_rows(scores: ClusterScores | None) -> list[tuple]:
     """Metric rows of the workspace's cluster quality."""
     if scores is None:
         return []
-    return [("manifest_bcubed_f1", scores.bcubed_f1, "ratio"), ("manifest_pairwise_f1", scores.pairwise_f1, "ratio"),
-            ("manifest_purity", scores.purity, "ratio"), ("manifest_clusters", scores.n_clusters, "clusters")]
+    return [
+        ("manifest_bcubed_f1", scores.bcubed_f1, "ratio"),
+        ("manifest_pairwise_f1", scores.pairwise_f1, "ratio"),
+        ("manifest_purity", scores.purity, "ratio"),
+        ("manifest_clusters", scores.n_clusters, "clusters"),
+    ]
 
 
-def run_calibration(settings: Settings, *, images_dir: Path, pairs_file: Path | None = None,
-                    identities_file: Path | None = None, distractors_dir: Path | None = None,
-                    face_model: str = "insightface", set_default: bool = True,
-                    analyzer: FaceAnalyzer | None = None) -> CalibrationOutcome:
+def run_calibration(
+    settings: Settings,
+    *,
+    images_dir: Path,
+    pairs_file: Path | None = None,
+    identities_file: Path | None = None,
+    distractors_dir: Path | None = None,
+    face_model: str = "insightface",
+    set_default: bool = True,
+    analyzer: FaceAnalyzer | None = None,
+) -> CalibrationOutcome:
     """Calibrate ``face_model`` on labelled images, store it (and maybe the new default), write plots.
 
     ``distractors_dir`` holds photos of people absent from the labels (group photos): each face in it
@@ -124,25 +142,50 @@ def run_calibration(settings: Settings, *, images_dir: Path, pairs_file: Path | 
     run_id = new_run_id("calibrate")
     con = store.connect(settings.database)
     try:
-        store.start_run(con, run_id=run_id, kind="calibrate", parameters={
-            "source": str(source), "images_dir": str(images_dir), "face_model": analyzer.name,
-            "distractors_dir": str(distractors_dir) if distractors_dir else None,
-            "set_default": set_default}, versions=package_versions(), git_commit=git_commit(),
-            execution_provider=analyzer.execution_provider)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="calibrate",
+            parameters={
+                "source": str(source),
+                "images_dir": str(images_dir),
+                "face_model": analyzer.name,
+                "distractors_dir": str(distractors_dir) if distractors_dir else None,
+                "set_default": set_default,
+            },
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=analyzer.execution_provider,
+        )
         embedded = embed_images([f for p in pairs for f in (p.a, p.b)], images_dir=images_dir, analyzer=analyzer)
         distractors = embed_distractors(distractors_dir, analyzer=analyzer) if distractors_dir else None
-        calibration = calibrate(pairs, images_dir=images_dir, analyzer=analyzer, current_threshold=current,
-                                source=str(source), embedded=embedded, distractors=distractors)
+        calibration = calibrate(
+            pairs,
+            images_dir=images_dir,
+            analyzer=analyzer,
+            current_threshold=current,
+            source=str(source),
+            embedded=embedded,
+            distractors=distractors,
+        )
         outcome = CalibrationOutcome(run_id, calibration, threshold_set=set_default)
         outcome.sweep = cluster_sweep(embedded, identities) if identities else []
         outcome.manifest_clusters = workspace_cluster_scores(con, identities, face_model=analyzer.name)
-        outcome.plots = save_calibration_plots(calibration, settings.reports_dir / "calibration",
-                                               threshold=calibration.recommended_threshold, sweep=outcome.sweep)
+        outcome.plots = save_calibration_plots(
+            calibration,
+            settings.reports_dir / "calibration",
+            threshold=calibration.recommended_threshold,
+            sweep=outcome.sweep,
+        )
         save_calibration(con, calibration, run_id=run_id, set_default=set_default)
-        store.log_metrics(con, run_id, [*summary_rows(calibration), *sweep_rows(outcome.sweep),
-                                        *manifest_cluster_rows(outcome.manifest_clusters)])
-        store.insert_rows(con, "artifacts", [{"path": str(p), "kind": "calibration_plot", "run_id": run_id}
-                                             for p in outcome.plots])
+        store.log_metrics(
+            con,
+            run_id,
+            [*summary_rows(calibration), *sweep_rows(outcome.sweep), *manifest_cluster_rows(outcome.manifest_clusters)],
+        )
+        store.insert_rows(
+            con, "artifacts", [{"path": str(p), "kind": "calibration_plot", "run_id": run_id} for p in outcome.plots]
+        )
         store.finish_run(con, run_id, status="completed")
     except BaseException as error:
         store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")

@@ -87,14 +87,26 @@ def cluster_scores(labels_true: Sequence, labels_pred: Sequence) -> ClusterScore
     """Every cluster-quality figure of predicted labels (N,) against true labels (N,)."""
     bp, br, bf = bcubed(labels_true, labels_pred)
     pp, pr, pf = pairwise_f1(labels_true, labels_pred)
-    return ClusterScores(bp, br, bf, pp, pr, pf, purity(labels_true, labels_pred), len(labels_true),
-                         len(set(np.asarray(labels_pred).tolist())), len(set(np.asarray(labels_true).tolist())))
+    return ClusterScores(
+        bp,
+        br,
+        bf,
+        pp,
+        pr,
+        pf,
+        purity(labels_true, labels_pred),
+        len(labels_true),
+        len(set(np.asarray(labels_pred).tolist())),
+        len(set(np.asarray(labels_true).tolist())),
+    )
 
 
 def threshold_sweep(embeddings: np.ndarray, labels_true: Sequence, thresholds: Sequence[float]) -> list[SweepPoint]:
     """Cluster ``embeddings`` (N, D) with ``identity.cluster_faces`` at each threshold and score each clustering."""
-    return [SweepPoint(float(t), cluster_scores(labels_true, cluster_faces(embeddings, threshold=float(t))))
-            for t in thresholds]
+    return [
+        SweepPoint(float(t), cluster_scores(labels_true, cluster_faces(embeddings, threshold=float(t))))
+        for t in thresholds
+    ]
 
 
 def best_sweep_point(points: Sequence[SweepPoint]) -> SweepPoint:
@@ -106,8 +118,9 @@ def best_sweep_point(points: Sequence[SweepPoint]) -> SweepPoint:
     return points[int(best[len(best) // 2])]
 
 
-def manifest_cluster_scores(con: duckdb.DuckDBPyConnection, identities: dict[str, str], *,
-                            face_model: str) -> ClusterScores:
+def manifest_cluster_scores(
+    con: duckdb.DuckDBPyConnection, identities: dict[str, str], *, face_model: str
+) -> ClusterScores:
     """Score the manifest's identities: the largest face of each labelled image against its true person.
 
     Args:
@@ -116,7 +129,9 @@ def manifest_cluster_scores(con: duckdb.DuckDBPyConnection, identities: dict[str
     rows = con.execute(
         "SELECT image_file, identity_id FROM (SELECT image_file, identity_id, row_number() OVER"
         " (PARTITION BY image_file ORDER BY (bbox[3] - bbox[1]) * (bbox[4] - bbox[2]) DESC) AS rank"
-        " FROM v_faces WHERE face_model = ?) WHERE rank = 1", [face_model]).fetchall()
+        " FROM v_faces WHERE face_model = ?) WHERE rank = 1",
+        [face_model],
+    ).fetchall()
     labelled = [(identities[file], identity or f"unclustered:{file}") for file, identity in rows if file in identities]
     if not labelled:
         raise ConfigError(f"no labelled image has a {face_model} face in this workspace")

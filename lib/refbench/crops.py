@@ -67,7 +67,9 @@ class SheetItem:
     subtitle: str
 
 
-def contact_sheet(items: Sequence[SheetItem], path: Path, *, columns: int = 6, tile: int = 220) -> Path:
+def contact_sheet(
+    items: Sequence[SheetItem], path: Path, *, columns: int = 6, tile: int = 220, first_number: int = 1
+) -> Path:
     """Write a numbered grid of thumbnails with captions as PNG.
 
     Thumbnails are loaded one at a time, so memory stays at one tile plus the sheet.
@@ -83,7 +85,7 @@ def contact_sheet(items: Sequence[SheetItem], path: Path, *, columns: int = 6, t
             thumb = image.convert("RGB")
             thumb.thumbnail((tile - 8, tile - 8))
         sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
-        draw.text((x + 4, y + tile), f"{index + 1}. {item.title}"[:32], fill="black", font=font)
+        draw.text((x + 4, y + tile), f"{first_number + index}. {item.title}"[:32], fill="black", font=font)
         draw.text((x + 4, y + tile + 17), item.subtitle[:34], fill=(90, 90, 90), font=font)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, format="PNG")

@@ -65,7 +65,9 @@ def find_image(con: duckdb.DuckDBPyConnection, file_name: str) -> str:
     """
     row = con.execute(
         "SELECT image_id FROM images WHERE file_name = ? OR (? = '' AND image_id IN (SELECT image_id FROM faces))"
-        " ORDER BY ingested_at, file_name LIMIT 1", [file_name, file_name]).fetchone()
+        " ORDER BY ingested_at, file_name LIMIT 1",
+        [file_name, file_name],
+    ).fetchone()
     if row is None:
         raise ConfigError(f"no registered image named {file_name!r}")
     return row[0]
@@ -78,24 +80,39 @@ def load_image(con: duckdb.DuckDBPyConnection, image_id: str) -> np.ndarray:
 
 def stored_objects(con: duckdb.DuckDBPyConnection, image_id: str) -> Detections:
     """The object boxes the manifest registered for an image (every detector it ran)."""
-    rows = con.execute("SELECT bbox, confidence, class_id, class_name FROM detections WHERE image_id = ?"
-                       " ORDER BY confidence DESC", [image_id]).fetchall()
+    rows = con.execute(
+        "SELECT bbox, confidence, class_id, class_name FROM detections WHERE image_id = ? ORDER BY confidence DESC",
+        [image_id],
+    ).fetchall()
     if not rows:
         return Detections.empty()
-    return Detections(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
-                      {"class_name": np.array([r[3] for r in rows])})
+    return Detections(
+        np.array([r[0] for r in rows]),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        {"class_name": np.array([r[3] for r in rows])},
+    )
 
 
 def stored_faces(con: duckdb.DuckDBPyConnection, image_id: str) -> Detections:
     """The faces the manifest registered for an image, with landmarks (N, 5, 2) and identity tags."""
-    rows = con.execute("SELECT bbox, det_score, landmarks, coalesce(identity_tag, '?') FROM v_faces"
-                       " WHERE image_id = ? ORDER BY face_id", [image_id]).fetchall()
+    rows = con.execute(
+        "SELECT bbox, det_score, landmarks, coalesce(identity_tag, '?') FROM v_faces"
+        " WHERE image_id = ? ORDER BY face_id",
+        [image_id],
+    ).fetchall()
     if not rows:
         return Detections.empty()
-    return Detections(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.zeros(len(rows)),
-                      {"class_name": np.array([FACE_CLASS] * len(rows)),
-                       "landmarks": np.array([r[2] for r in rows], dtype=np.float32).reshape(-1, 5, 2),
-                       "identity_tag": np.array([r[3] for r in rows])})
+    return Detections(
+        np.array([r[0] for r in rows]),
+        np.array([r[1] for r in rows]),
+        np.zeros(len(rows)),
+        {
+            "class_name": np.array([FACE_CLASS] * len(rows)),
+            "landmarks": np.array([r[2] for r in rows], dtype=np.float32).reshape(-1, 5, 2),
+            "identity_tag": np.array([r[3] for r in rows]),
+        },
+    )
 
 
 def merge(objects: Detections, faces: Detections) -> Detections:
@@ -105,10 +122,12 @@ def merge(objects: Detections, faces: Detections) -> Detections:
     if n_faces:
         landmarks[n_objects:] = faces.data["landmarks"]
     names = [*objects.data.get("class_name", []), *([FACE_CLASS] * n_faces)]
-    return Detections(np.concatenate([objects.xyxy, faces.xyxy]),
-                      np.concatenate([objects.confidence, faces.confidence]),
-                      np.concatenate([objects.class_id, np.full(n_faces, -1)]),
-                      {"class_name": np.array(names, dtype=object), "landmarks": landmarks})
+    return Detections(
+        np.concatenate([objects.xyxy, faces.xyxy]),
+        np.concatenate([objects.confidence, faces.confidence]),
+        np.concatenate([objects.class_id, np.full(n_faces, -1)]),
+        {"class_name": np.array(names, dtype=object), "landmarks": landmarks},
+    )
 
 
 def filter_detections(detections: Detections, *, min_confidence: float, classes: Iterable[str] = ()) -> Detections:
@@ -136,8 +155,14 @@ def draw_detections(image_rgb: np.ndarray, detections: Detections) -> np.ndarray
         color = (255, 215, 0) if name == FACE_CLASS else _class_color(name)
         x1, y1, x2, y2 = detections.xyxy[i].tolist()
         draw.rectangle((x1, y1, x2, y2), outline=color, width=width)
-        draw.text((x1 + width, max(0, y1 - width * 8)), f"{name} {detections.confidence[i]:.2f}", fill=color,
-                  font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+        draw.text(
+            (x1 + width, max(0, y1 - width * 8)),
+            f"{name} {detections.confidence[i]:.2f}",
+            fill=color,
+            font=font,
+            stroke_width=2,
+            stroke_fill=(0, 0, 0),
+        )
         points = detections.data.get("landmarks")
         if points is not None and not np.isnan(points[i]).any():
             for (x, y), dot in zip(points[i].tolist(), LANDMARK_COLORS, strict=True):
@@ -166,19 +191,23 @@ class DetectionExplorer:
                 self._found[key] = merge(stored_objects(self.con, image_id), stored_faces(self.con, image_id))
             else:
                 image = load_image(self.con, image_id)
-                self._found[key] = merge(self._model(detector).detect(image),
-                                         self._model(self.face_model).analyze(image))
+                self._found[key] = merge(
+                    self._model(detector).detect(image), self._model(self.face_model).analyze(image)
+                )
         return self._found[key]
 
     def _model(self, name: str) -> Any:
         if name not in self._models:
-            self._models[name] = (create_face_analyzer(name, model_dir=self.model_dir) if name == self.face_model
-                                  else create_object_detector(name, model_dir=self.model_dir,
-                                                              confidence=LIVE_CONFIDENCE))
+            self._models[name] = (
+                create_face_analyzer(name, model_dir=self.model_dir)
+                if name == self.face_model
+                else create_object_detector(name, model_dir=self.model_dir, confidence=LIVE_CONFIDENCE)
+            )
         return self._models[name]
 
     def link_class_filter(self, class_filter: Any, image_picker: Any, detector_picker: Any) -> None:
         """Keep a class-filter widget's options to the classes of the picked image and detector."""
+
         def refresh(_change: Any = None) -> None:
             class_filter.value = ()
             class_filter.options = self.class_names(image_picker.value, detector_picker.value)
@@ -193,8 +222,7 @@ class DetectionExplorer:
 
     def figure(self, image_id: str, detector: str, min_confidence: float, classes: Sequence[str] = ()) -> Figure:
         """The image with the filtered detections drawn, and a bar chart of counts per class."""
-        shown = filter_detections(self.detections(image_id, detector), min_confidence=min_confidence,
-                                  classes=classes)
+        shown = filter_detections(self.detections(image_id, detector), min_confidence=min_confidence, classes=classes)
         counts = class_counts(shown)
         figure = Figure(figsize=(11, 5), layout="constrained")
         image_axes, count_axes = figure.subplots(1, 2, width_ratios=[3, 1])
@@ -214,8 +242,9 @@ class DetectionExplorer:
         from IPython.display import display
 
         figure = self.figure(image_id, detector, min_confidence, classes)
-        counts = class_counts(filter_detections(self.detections(image_id, detector), min_confidence=min_confidence,
-                                                classes=classes))
+        counts = class_counts(
+            filter_detections(self.detections(image_id, detector), min_confidence=min_confidence, classes=classes)
+        )
         display(figure, html_table([("class", "count"), *counts.items()]))
 
 
@@ -247,19 +276,34 @@ def _fmt(value: Any) -> str:
 def run_overview(run: RunRow) -> list[tuple[str, Any]]:
     """(what, value) rows: the run's identity, parameters and headline counts."""
     metrics = run.metrics
-    return [("what", "value"), ("run", run.run_id), ("status", run.status), ("started (UTC)", run.started_at),
-            ("duration (s)", run.duration_s), ("git commit", run.git_commit),
-            ("execution provider", run.execution_provider),
-            *[(f"parameter: {k}", v) for k, v in sorted(run.parameters.items())],
-            *[(name, metrics.get(key)) for name, key in (
-                ("files seen", "files_seen"), ("images new", "images_new"), ("images total", "images_total"),
-                ("rejected new", "rejected_new"), ("faces", "faces"), ("identities", "identities"))]]
+    return [
+        ("what", "value"),
+        ("run", run.run_id),
+        ("status", run.status),
+        ("started (UTC)", run.started_at),
+        ("duration (s)", run.duration_s),
+        ("git commit", run.git_commit),
+        ("execution provider", run.execution_provider),
+        *[(f"parameter: {k}", v) for k, v in sorted(run.parameters.items())],
+        *[
+            (name, metrics.get(key))
+            for name, key in (
+                ("files seen", "files_seen"),
+                ("images new", "images_new"),
+                ("images total", "images_total"),
+                ("rejected new", "rejected_new"),
+                ("faces", "faces"),
+                ("identities", "identities"),
+            )
+        ],
+    ]
 
 
 def rejection_rows(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple]:
     """Every rejected file with its reason, and whether this run rejected it first."""
-    rows = con.execute("SELECT file_name, code, reason, run_id = ? FROM rejections ORDER BY rejected_at, file_name",
-                       [run_id]).fetchall()
+    rows = con.execute(
+        "SELECT file_name, code, reason, run_id = ? FROM rejections ORDER BY rejected_at, file_name", [run_id]
+    ).fetchall()
     return [("file", "code", "reason", "new in this run"), *(rows or [("(none)", "", "no file was rejected", "")])]
 
 
@@ -271,8 +315,9 @@ def contact_sheet_image(con: duckdb.DuckDBPyConnection, *, max_side: int = 1400)
     """
     from IPython.display import Image as DisplayImage
 
-    row = con.execute("SELECT path FROM artifacts WHERE kind = 'contact_sheet' ORDER BY created_at DESC LIMIT 1"
-                      ).fetchone()
+    row = con.execute(
+        "SELECT path FROM artifacts WHERE kind = 'contact_sheet' ORDER BY created_at DESC LIMIT 1"
+    ).fetchone()
     if row is None or not Path(row[0]).is_file():
         raise StoreError("no contact sheet in this workspace: run `refbench manifest` first")
     return DisplayImage(data=jpeg_bytes(Path(row[0]), max_side=max_side), format="jpeg")
@@ -293,7 +338,9 @@ def identity_galleries(con: duckdb.DuckDBPyConnection, *, face_model: str, max_f
     rows = con.execute(
         "SELECT identity_tag, crop_path, image_file, quality_score, det_score, width_frac, yaw, sharpness"
         " FROM v_faces WHERE face_model = ? AND identity_tag IS NOT NULL"
-        " ORDER BY identity_tag, quality_score DESC NULLS LAST, face_id", [face_model]).fetchall()
+        " ORDER BY identity_tag, quality_score DESC NULLS LAST, face_id",
+        [face_model],
+    ).fetchall()
     by_tag: dict[str, list[tuple]] = {}
     for row in rows:
         by_tag.setdefault(row[0], []).append(row[1:])
@@ -309,8 +356,11 @@ def _gallery(tag: str, faces: list[tuple], *, total: int) -> Figure:
         with Image.open(crop_path) as crop:
             axes.imshow(crop.convert("RGB"))
         axes.set_axis_off()
-        axes.set_title(f"{file_name[:18]}\nq {quality or 0:.2f} · det {det:.2f}\nwidth {width_frac or 0:.0%}"
-                       f" · yaw {yaw or 0:+.0f}°", fontsize=7)
+        axes.set_title(
+            f"{file_name[:18]}\nq {quality or 0:.2f} · det {det:.2f}\nwidth {width_frac or 0:.0%}"
+            f" · yaw {yaw or 0:+.0f}°",
+            fontsize=7,
+        )
     chart = figure.add_subplot(grid[1, :])
     x = np.arange(len(faces))
     chart.bar(x - 0.2, [f[2] or 0 for f in faces], width=0.4, label="quality")
@@ -318,16 +368,20 @@ def _gallery(tag: str, faces: list[tuple], *, total: int) -> Figure:
     chart.set_xticks(x, [str(i + 1) for i in x])
     chart.set_ylim(0, 1)
     chart.legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"{tag}: {total} face{'s' if total != 1 else ''}" + (f" (best {len(faces)})" if total > len(faces)
-                                                                          else ""))
+    figure.suptitle(
+        f"{tag}: {total} face{'s' if total != 1 else ''}" + (f" (best {len(faces)})" if total > len(faces) else "")
+    )
     return figure
 
 
 def asset_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """Active assets (tag, type, name, source file, quality), by tag."""
-    return [("tag", "type", "name", "source image", "quality"), *con.execute(
-        "SELECT tag, asset_type, name, source_image_file, quality_score FROM v_assets ORDER BY asset_type, tag"
-    ).fetchall()]
+    return [
+        ("tag", "type", "name", "source image", "quality"),
+        *con.execute(
+            "SELECT tag, asset_type, name, source_image_file, quality_score FROM v_assets ORDER BY asset_type, tag"
+        ).fetchall(),
+    ]
 
 
 def bar_figure(values: dict[str, float], *, title: str, xlabel: str) -> Figure:
@@ -359,5 +413,7 @@ def comparison_rows(con: duckdb.DuckDBPyConnection, run: RunRow) -> list[tuple]:
         return [("what", "value"), ("previous run", "none: this is the first manifest run")]
     comparison = compare_runs(con, before.run_id, run.run_id)
     changed = [(r.section, r.name, r.a, r.b) for r in comparison.differences() if r.section in ("parameter", "metric")]
-    return [("section", "name", f"previous {before.run_id}", f"this {run.run_id}"),
-            *(changed or [("", "no parameter or metric changed", "", "")])]
+    return [
+        ("section", "name", f"previous {before.run_id}", f"this {run.run_id}"),
+        *(changed or [("", "no parameter or metric changed", "", "")]),
+    ]

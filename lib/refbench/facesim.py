@@ -63,8 +63,10 @@ class FaceSimResult:
 def facesim(reference_embedding: np.ndarray, embedding: np.ndarray) -> float:
     """FaceSim-Arc of two L2-normalized embeddings (D,): the cosine, negatives clipped to 0."""
     if reference_embedding.shape != embedding.shape:
-        raise ConfigError(f"embeddings differ in shape: {reference_embedding.shape} vs {embedding.shape}"
-                          " (reference and output must use the same face model)")
+        raise ConfigError(
+            f"embeddings differ in shape: {reference_embedding.shape} vs {embedding.shape}"
+            " (reference and output must use the same face model)"
+        )
     return float(np.clip(np.dot(reference_embedding, embedding), 0.0, 1.0))
 
 
@@ -95,8 +97,9 @@ def sample_video_frames(path: Path, *, n_frames: int = N_VIDEO_FRAMES) -> tuple[
     return kept, frames
 
 
-def evaluate_output(path: Path, reference_embedding: np.ndarray, *, analyzer: FaceAnalyzer,
-                    n_frames: int = N_VIDEO_FRAMES) -> FaceSimResult:
+def evaluate_output(
+    path: Path, reference_embedding: np.ndarray, *, analyzer: FaceAnalyzer, n_frames: int = N_VIDEO_FRAMES
+) -> FaceSimResult:
     """FaceSim-Arc of one generated image or video against a reference embedding (D,)."""
     if not path.is_file():
         raise ConfigError(f"output not found: {path}")
@@ -121,10 +124,13 @@ def reference_from_tag(con: duckdb.DuckDBPyConnection, tag: str, *, face_model: 
     row = con.execute(
         "SELECT f.embedding, f.embedding_dim FROM assets a JOIN identities d ON d.identity_id = a.identity_id"
         " JOIN faces f ON f.face_id = d.best_face_id WHERE a.tag = ? AND a.active AND d.face_model = ?",
-        [tag, face_model]).fetchone()
+        [tag, face_model],
+    ).fetchone()
     if row is None:
-        raise ConfigError(f"no active character {tag} with {face_model} faces in this workspace"
-                          " (run `refbench manifest` with that face model first)")
+        raise ConfigError(
+            f"no active character {tag} with {face_model} faces in this workspace"
+            " (run `refbench manifest` with that face model first)"
+        )
     return np.asarray(row[0][: row[1]], dtype=np.float32)
 
 
@@ -141,19 +147,42 @@ def reference_from_image(path: Path, *, analyzer: FaceAnalyzer) -> np.ndarray:
     return embedding
 
 
-def save_evaluations(con: duckdb.DuckDBPyConnection, results: Sequence[FaceSimResult], *, reference: str,
-                     face_model: str, run_id: str | None) -> list[str]:
+def save_evaluations(
+    con: duckdb.DuckDBPyConnection,
+    results: Sequence[FaceSimResult],
+    *,
+    reference: str,
+    face_model: str,
+    run_id: str | None,
+) -> list[str]:
     """Store FaceSim-Arc results (one row per output, one per scored frame); returns their evaluation ids."""
     ids = []
     for result in results:
         evaluation_id = f"facesim-{uuid.uuid4().hex[:12]}"
-        store.insert_rows(con, "identity_evaluations", [{
-            "evaluation_id": evaluation_id, "face_model": face_model, "reference": reference,
-            "reference_kind": "tag" if is_tag(reference) else "image", "output_path": str(result.output_path),
-            "output_kind": result.output_kind, "n_frames": len(result.scores), "n_no_face": result.n_no_face,
-            "facesim_mean": result.mean, "facesim_min": result.min, "no_face_rate": result.no_face_rate,
-            "run_id": run_id, "created_at": store.now()}])
-        con.executemany("INSERT INTO identity_evaluation_frames (evaluation_id, frame_index, score) VALUES (?, ?, ?)",
-                        [[evaluation_id, i, s] for i, s in zip(result.frame_indices, result.scores, strict=True)])
+        store.insert_rows(
+            con,
+            "identity_evaluations",
+            [
+                {
+                    "evaluation_id": evaluation_id,
+                    "face_model": face_model,
+                    "reference": reference,
+                    "reference_kind": "tag" if is_tag(reference) else "image",
+                    "output_path": str(result.output_path),
+                    "output_kind": result.output_kind,
+                    "n_frames": len(result.scores),
+                    "n_no_face": result.n_no_face,
+                    "facesim_mean": result.mean,
+                    "facesim_min": result.min,
+                    "no_face_rate": result.no_face_rate,
+                    "run_id": run_id,
+                    "created_at": store.now(),
+                }
+            ],
+        )
+        con.executemany(
+            "INSERT INTO identity_evaluation_frames (evaluation_id, frame_index, score) VALUES (?, ?, ?)",
+            [[evaluation_id, i, s] for i, s in zip(result.frame_indices, result.scores, strict=True)],
+        )
         ids.append(evaluation_id)
     return ids

@@ -47,6 +47,7 @@ MIN_ASSET_AREA_FRAC = 0.01
 # An image is a scene (ENV) when nothing in it dominates the frame.
 ENV_MAX_FACE_WIDTH_FRAC = 0.08
 ENV_MAX_OBJECT_AREA_FRAC = 0.25
+CONTACT_SHEET_PAGE = 120
 
 
 @dataclass(frozen=True)
@@ -518,8 +519,13 @@ def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: s
     ).fetchall()
     files_dir = path.parent
     items = [SheetItem(_thumbnail_or_original(files_dir, Path(p)), name, tags) for p, name, tags in rows]
-    contact_sheet(items, path)
-    store.insert_rows(con, "artifacts", [{"path": str(path), "kind": "contact_sheet", "run_id": run_id}])
+    # Pages of CONTACT_SHEET_PAGE tiles keep memory flat however many photos there are.
+    for start in range(0, max(len(items), 1), CONTACT_SHEET_PAGE):
+        page = start // CONTACT_SHEET_PAGE + 1
+        page_path = path if page == 1 else path.with_name(f"{path.stem}_p{page:02d}{path.suffix}")
+        contact_sheet(items[start : start + CONTACT_SHEET_PAGE], page_path, first_number=start + 1)
+        kind = "contact_sheet" if page == 1 else "contact_sheet_page"
+        store.insert_rows(con, "artifacts", [{"path": str(page_path), "kind": kind, "run_id": run_id}])
     return path
 
 

@@ -27,27 +27,50 @@ def shared_backends(options: ManifestOptions, *, model_dir: Path, providers: tup
 
 
 @lru_cache(maxsize=16)
-def _cached_backends(options: ManifestOptions, model_dir: Path, providers: tuple[str, ...] | None,
-                     thread_id: int) -> Backends:
+def _cached_backends(
+    options: ManifestOptions, model_dir: Path, providers: tuple[str, ...] | None, thread_id: int
+) -> Backends:
     settings = Settings(model_dir=model_dir, providers=list(providers) if providers else None)
     return load_backends(options, settings)
 
 
-def analyze_loaded(loaded: LoadedImage, *, options: ManifestOptions, model_dir: Path, files_dir: Path,
-                   providers: tuple[str, ...] | None = None, run_objects: bool = True,
-                   run_faces: bool = True) -> ImageAnalysis:
+def analyze_loaded(
+    loaded: LoadedImage,
+    *,
+    options: ManifestOptions,
+    model_dir: Path,
+    files_dir: Path,
+    providers: tuple[str, ...] | None = None,
+    run_objects: bool = True,
+    run_faces: bool = True,
+) -> ImageAnalysis:
     """Detect objects and faces in one ingested image with this process's cached models; saves crops."""
     backends = shared_backends(options, model_dir=model_dir, providers=providers)
     return analyze_image(loaded, backends, files_dir=files_dir, run_objects=run_objects, run_faces=run_faces)
 
 
-def analyze_stored(record: ImageRecord, *, options: ManifestOptions, model_dir: Path, files_dir: Path,
-                   max_pixels: int, providers: tuple[str, ...] | None = None, run_objects: bool = True,
-                   run_faces: bool = True) -> ImageAnalysis:
+def analyze_stored(
+    record: ImageRecord,
+    *,
+    options: ManifestOptions,
+    model_dir: Path,
+    files_dir: Path,
+    max_pixels: int,
+    providers: tuple[str, ...] | None = None,
+    run_objects: bool = True,
+    run_faces: bool = True,
+) -> ImageAnalysis:
     """``analyze_loaded`` for an image read back from its workspace copy.
 
     What a task runner ships to another process is then a small record, not a decoded image
     (megabytes per image through Dask's scheduler).
     """
-    return analyze_loaded(reload_image(record, max_pixels=max_pixels), options=options, model_dir=model_dir,
-                          files_dir=files_dir, providers=providers, run_objects=run_objects, run_faces=run_faces)
+    return analyze_loaded(
+        reload_image(record, max_pixels=max_pixels),
+        options=options,
+        model_dir=model_dir,
+        files_dir=files_dir,
+        providers=providers,
+        run_objects=run_objects,
+        run_faces=run_faces,
+    )

@@ -65,8 +65,14 @@ def prompt_descriptions(selection: Selection, registry: Registry) -> dict[str, s
 def plan_scene(scene: SceneSpec, registry: Registry, *, options: PlanOptions) -> ScenePlan:
     """Select references for one scene and build and check its Veo request."""
     selection = select_references(scene, registry, max_refs=options.max_refs)
-    request = build_veo_request(scene, selection, mode=options.mode, model=options.model, max_side=options.max_side,
-                                descriptions=prompt_descriptions(selection, registry))
+    request = build_veo_request(
+        scene,
+        selection,
+        mode=options.mode,
+        model=options.model,
+        max_side=options.max_side,
+        descriptions=prompt_descriptions(selection, registry),
+    )
     checks = validate_veo_request(request, max_side=options.max_side, max_inline_bytes=options.max_inline_bytes)
     return ScenePlan(scene, selection, request, checks)
 
@@ -77,8 +83,14 @@ def open_registry(settings: Settings, *, read_only: bool) -> tuple[duckdb.DuckDB
     return con, load_registry(con)
 
 
-def plan_scenes(scenes_file: Path, *, settings: Settings, options: PlanOptions, store_results: bool = True,
-                run_id: str | None = None) -> list[ScenePlan]:
+def plan_scenes(
+    scenes_file: Path,
+    *,
+    settings: Settings,
+    options: PlanOptions,
+    store_results: bool = True,
+    run_id: str | None = None,
+) -> list[ScenePlan]:
     """Plan every scene of a file; with ``store_results`` selections and requests go to DuckDB.
 
     Raises:
@@ -101,16 +113,35 @@ def store_plan(con: duckdb.DuckDBPyConnection, plan: ScenePlan, *, run_id: str |
     """Store the selection and the request with its check results."""
     plan.selection_id = save_selection(con, plan.selection, run_id=run_id)
     plan.request_id = f"{plan.scene.scene_id}-{uuid.uuid4().hex[:10]}"
-    store.insert_rows(con, "generation_requests", [{
-        "request_id": plan.request_id, "scene_id": plan.scene.scene_id, "selection_id": plan.selection_id,
-        "generator": "veo", "model": plan.request.model, "mode": plan.request.mode,
-        "request": json.dumps(plan.request.to_json()), "valid": plan.valid,
-        "checks": json.dumps([c.__dict__ for c in plan.checks]), "status": "planned" if plan.valid else "refused",
-        "run_id": run_id}])
+    store.insert_rows(
+        con,
+        "generation_requests",
+        [
+            {
+                "request_id": plan.request_id,
+                "scene_id": plan.scene.scene_id,
+                "selection_id": plan.selection_id,
+                "generator": "veo",
+                "model": plan.request.model,
+                "mode": plan.request.mode,
+                "request": json.dumps(plan.request.to_json()),
+                "valid": plan.valid,
+                "checks": json.dumps([c.__dict__ for c in plan.checks]),
+                "status": "planned" if plan.valid else "refused",
+                "run_id": run_id,
+            }
+        ],
+    )
 
 
-def submit_plans(plans: list[ScenePlan], *, settings: Settings, base_url: str | None = None,
-                 poll_interval_s: float = 10.0, max_polls: int = 60) -> dict[str, str]:
+def submit_plans(
+    plans: list[ScenePlan],
+    *,
+    settings: Settings,
+    base_url: str | None = None,
+    poll_interval_s: float = 10.0,
+    max_polls: int = 60,
+) -> dict[str, str]:
     """Submit every valid stored plan, poll it, save its videos under ``<workspace files>/generated``.
 
     Returns:
@@ -127,16 +158,25 @@ def submit_plans(plans: list[ScenePlan], *, settings: Settings, base_url: str | 
     try:
         for item in valid:
             try:
-                result = submit_veo(client, item.request, out_dir=settings.workspace_files / "generated",
-                                    poll_interval_s=poll_interval_s, max_polls=max_polls)
+                result = submit_veo(
+                    client,
+                    item.request,
+                    out_dir=settings.workspace_files / "generated",
+                    poll_interval_s=poll_interval_s,
+                    max_polls=max_polls,
+                )
             except RefbenchError as error:
-                con.execute("UPDATE generation_requests SET status = 'failed', error = ? WHERE request_id = ?",
-                            [str(error), item.request_id])
+                con.execute(
+                    "UPDATE generation_requests SET status = 'failed', error = ? WHERE request_id = ?",
+                    [str(error), item.request_id],
+                )
                 outcomes[item.scene.scene_id] = f"failed: {error}"
                 continue
             outputs = [str(p) for p in result.outputs] + result.uris
-            con.execute("UPDATE generation_requests SET status = 'done', operation_name = ?, outputs = ?"
-                        " WHERE request_id = ?", [result.operation_name, outputs, item.request_id])
+            con.execute(
+                "UPDATE generation_requests SET status = 'done', operation_name = ?, outputs = ? WHERE request_id = ?",
+                [result.operation_name, outputs, item.request_id],
+            )
             outcomes[item.scene.scene_id] = f"done: {', '.join(outputs)}"
     finally:
         con.close()

@@ -80,7 +80,7 @@ def face_quality(image_rgb: np.ndarray, xyxy: np.ndarray, landmarks: np.ndarray,
         raise ShapeError(f"image_rgb: expected shape (H, W, 3), got {image_rgb.shape}")
     height, width = image_rgb.shape[:2]
     x1, y1, x2, y2 = np.clip(np.round(xyxy).astype(int), 0, [width, height, width, height])
-    face = image_rgb[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+    face = image_rgb[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
     gray = cv2.cvtColor(np.ascontiguousarray(face), cv2.COLOR_RGB2GRAY)
     gray = cv2.resize(gray, (112, max(1, round(112 * gray.shape[0] / max(gray.shape[1], 1)))))
     sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
@@ -104,5 +104,7 @@ def _weighted_geometric_mean(factors: dict[str, float]) -> float:
 
 def faces_quality(image_rgb: np.ndarray, faces: Detections) -> list[FaceQuality]:
     """Quality of every face in ``faces`` (needs ``data['landmarks']``)."""
-    return [face_quality(image_rgb, faces.xyxy[i], faces.data["landmarks"][i], float(faces.confidence[i]))
-            for i in range(len(faces))]
+    return [
+        face_quality(image_rgb, faces.xyxy[i], faces.data["landmarks"][i], float(faces.confidence[i]))
+        for i in range(len(faces))
+    ]

@@ -86,8 +86,10 @@ def absolute_paths(parameters: dict[str, Any]) -> dict[str, Any]:
     Notebooks run in their own folder, as in Jupyter, so a relative path from the command line
     would otherwise point somewhere else.
     """
-    return {key: str(Path(value).resolve()) if isinstance(value, str) and value and key.endswith(PATH_SUFFIXES)
-            else value for key, value in parameters.items()}
+    return {
+        key: str(Path(value).resolve()) if isinstance(value, str) and value and key.endswith(PATH_SUFFIXES) else value
+        for key, value in parameters.items()
+    }
 
 
 def report_database(parameters: dict[str, Any], settings: Settings) -> Path:
@@ -119,8 +121,15 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
     executed, html_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
     con = store.connect(database)
     try:
-        store.start_run(con, run_id=run_id, kind="report", parameters={"notebook": str(notebook), **parameters},
-                        versions=package_versions(), git_commit=git_commit(), execution_provider=None)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="report",
+            parameters={"notebook": str(notebook), **parameters},
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=None,
+        )
     finally:
         con.close()  # the notebook's kernel opens the workspace itself
     start = time.perf_counter()
@@ -132,28 +141,43 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
         _record_end(database, run_id, error=f"{type(error).__name__}: {error}")
         raise
     seconds = time.perf_counter() - start
-    _record_end(database, run_id, metrics=[
-        ("seconds_execute", executed_s, "s"), ("seconds_total", seconds, "s"),
-        ("html_bytes", html_path.stat().st_size, "bytes"), ("embedded_images", n_images, "images")],
-        artifacts={executed: "report_notebook", html_path: "report_html"})
+    _record_end(
+        database,
+        run_id,
+        metrics=[
+            ("seconds_execute", executed_s, "s"),
+            ("seconds_total", seconds, "s"),
+            ("html_bytes", html_path.stat().st_size, "bytes"),
+            ("embedded_images", n_images, "images"),
+        ],
+        artifacts={executed: "report_notebook", html_path: "report_html"},
+    )
     return Report(run_id, executed, html_path, seconds)
 
 
-def _record_end(database: Path, run_id: str, *, error: str | None = None, metrics: Sequence[tuple] = (),
-                artifacts: dict[Path, str] | None = None) -> None:
+def _record_end(
+    database: Path,
+    run_id: str,
+    *,
+    error: str | None = None,
+    metrics: Sequence[tuple] = (),
+    artifacts: dict[Path, str] | None = None,
+) -> None:
     """Close a report's run: status, metrics and the files it wrote."""
     con = store.connect(database)
     try:
         store.log_metrics(con, run_id, metrics)
-        store.insert_rows(con, "artifacts", [{"path": str(p), "kind": k, "run_id": run_id}
-                                             for p, k in (artifacts or {}).items()])
+        store.insert_rows(
+            con, "artifacts", [{"path": str(p), "kind": k, "run_id": run_id} for p, k in (artifacts or {}).items()]
+        )
         store.finish_run(con, run_id, status="failed" if error else "completed", error=error)
     finally:
         con.close()
 
 
-def execute_notebook(notebook: Path, output: Path, *, parameters: dict[str, Any], timeout_s: int,
-                     cell_timeout_s: int = CELL_TIMEOUT_S) -> None:
+def execute_notebook(
+    notebook: Path, output: Path, *, parameters: dict[str, Any], timeout_s: int, cell_timeout_s: int = CELL_TIMEOUT_S
+) -> None:
     """Run papermill in a fresh Python process (never in this one's event loop), in the notebook's folder.
 
     Raises:
@@ -161,9 +185,24 @@ def execute_notebook(notebook: Path, output: Path, *, parameters: dict[str, Any]
     """
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(parameters, handle)
-    command = [sys.executable, "-m", "papermill", str(notebook), str(output), "-f", handle.name, "-k", KERNEL,
-               "--cwd", str(Path(notebook).resolve().parent), "--execution-timeout", str(cell_timeout_s),
-               "--no-progress-bar", "--log-level", "WARNING"]
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(notebook),
+        str(output),
+        "-f",
+        handle.name,
+        "-k",
+        KERNEL,
+        "--cwd",
+        str(Path(notebook).resolve().parent),
+        "--execution-timeout",
+        str(cell_timeout_s),
+        "--no-progress-bar",
+        "--log-level",
+        "WARNING",
+    ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as error:
@@ -178,8 +217,14 @@ def execute_notebook(notebook: Path, output: Path, *, parameters: dict[str, Any]
 def _papermill_error(stderr: str) -> str:
     """The part of papermill's stderr that names the failing cell and exception."""
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
-    marker = next((i for i, line in enumerate(lines) if "PapermillExecutionError" in line
-                   or "An Exception was encountered at" in line), None)
+    marker = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if "PapermillExecutionError" in line or "An Exception was encountered at" in line
+        ),
+        None,
+    )
     return " | ".join(lines[marker:][:12] if marker is not None else lines[-6:])
 
 
@@ -197,9 +242,15 @@ def write_html(executed: Path, html_path: Path) -> int:
             data = output.get("data", {})
             data.pop(WIDGET_MIME, None)
             n_images += any(key.startswith("image/") for key in data)
-    exporter = HTMLExporter(extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
-                            template_file="offline.html.j2", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, embed_images=True, log=_QUIET_LOG)
+    exporter = HTMLExporter(
+        extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        log=_QUIET_LOG,
+    )
     body, _ = exporter.from_notebook_node(notebook)
     html_path.write_text(body, encoding="utf-8")
     return n_images
@@ -220,4 +271,3 @@ def notebook_parameters(notebook: Path) -> dict[str, str]:
         if sep and name.strip().isidentifier():
             found[name.strip()] = value.split("#")[0].strip()
     return found
-

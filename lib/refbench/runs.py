@@ -19,8 +19,10 @@ from refbench import store
 from refbench.errors import ConfigError
 from refbench.versions import git_commit, package_versions
 
-RUN_COLUMNS = ("run_id, kind, status, started_at, finished_at, duration_s, git_commit, execution_provider,"
-               " parameters, versions, error, metrics")
+RUN_COLUMNS = (
+    "run_id, kind, status, started_at, finished_at, duration_s, git_commit, execution_provider,"
+    " parameters, versions, error, metrics"
+)
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,29 @@ class RunComparison:
 
 
 def _row(values: tuple) -> RunRow:
-    (run_id, kind, status, started, finished, duration, commit, provider, parameters, versions, error,
-     metrics) = values
-    return RunRow(run_id, kind, status, started, finished, None if duration is None else float(duration), commit,
-                  provider, json.loads(parameters or "{}"), json.loads(versions or "{}"), error, dict(metrics or {}))
+    (run_id, kind, status, started, finished, duration, commit, provider, parameters, versions, error, metrics) = values
+    return RunRow(
+        run_id,
+        kind,
+        status,
+        started,
+        finished,
+        None if duration is None else float(duration),
+        commit,
+        provider,
+        json.loads(parameters or "{}"),
+        json.loads(versions or "{}"),
+        error,
+        dict(metrics or {}),
+    )
 
 
 def list_runs(con: duckdb.DuckDBPyConnection, *, kind: str | None = None, limit: int = 50) -> list[RunRow]:
     """Runs, newest first, optionally of one ``kind`` (manifest, report, calibrate, ...)."""
     rows = con.execute(
         f"SELECT {RUN_COLUMNS} FROM v_runs WHERE ? IS NULL OR kind = ? ORDER BY started_at DESC, run_id DESC LIMIT ?",
-        [kind, kind, limit]).fetchall()
+        [kind, kind, limit],
+    ).fetchall()
     return [_row(r) for r in rows]
 
 
@@ -97,8 +111,9 @@ def get_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRow:
     Raises:
         ConfigError: no run, or several runs, match.
     """
-    rows = con.execute(f"SELECT {RUN_COLUMNS} FROM v_runs WHERE starts_with(run_id, ?) ORDER BY run_id LIMIT 3",
-                       [run_id]).fetchall()
+    rows = con.execute(
+        f"SELECT {RUN_COLUMNS} FROM v_runs WHERE starts_with(run_id, ?) ORDER BY run_id LIMIT 3", [run_id]
+    ).fetchall()
     exact = [r for r in rows if r[0] == run_id]
     if exact:
         return _row(exact[0])
@@ -115,7 +130,9 @@ def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> RunRow | None:
     current = get_run(con, run_id)
     row = con.execute(
         f"SELECT {RUN_COLUMNS} FROM v_runs WHERE kind = ? AND status = 'completed' AND started_at < ?"
-        " ORDER BY started_at DESC LIMIT 1", [current.kind, current.started_at]).fetchone()
+        " ORDER BY started_at DESC LIMIT 1",
+        [current.kind, current.started_at],
+    ).fetchone()
     return None if row is None else _row(row)
 
 
@@ -125,8 +142,10 @@ def latest_run(con: duckdb.DuckDBPyConnection, *, kind: str) -> RunRow:
     Raises:
         ConfigError: the workspace has no completed run of that kind.
     """
-    row = con.execute(f"SELECT {RUN_COLUMNS} FROM v_runs WHERE kind = ? AND status = 'completed'"
-                      " ORDER BY started_at DESC LIMIT 1", [kind]).fetchone()
+    row = con.execute(
+        f"SELECT {RUN_COLUMNS} FROM v_runs WHERE kind = ? AND status = 'completed' ORDER BY started_at DESC LIMIT 1",
+        [kind],
+    ).fetchone()
     if row is None:
         raise ConfigError(f"no completed {kind} run in this workspace")
     return _row(row)
@@ -135,25 +154,42 @@ def latest_run(con: duckdb.DuckDBPyConnection, *, kind: str) -> RunRow:
 def compare_runs(con: duckdb.DuckDBPyConnection, a: str, b: str) -> RunComparison:
     """Two runs side by side: status and duration, then every parameter, metric and version of either."""
     run_a, run_b = get_run(con, a), get_run(con, b)
-    rows = [ComparisonRow("run", name, getattr(run_a, name), getattr(run_b, name))
-            for name in ("run_id", "kind", "status", "started_at", "duration_s", "git_commit", "execution_provider")]
-    for section, left, right in (("parameter", run_a.parameters, run_b.parameters),
-                                 ("metric", run_a.metrics, run_b.metrics),
-                                 ("version", run_a.versions, run_b.versions)):
+    rows = [
+        ComparisonRow("run", name, getattr(run_a, name), getattr(run_b, name))
+        for name in ("run_id", "kind", "status", "started_at", "duration_s", "git_commit", "execution_provider")
+    ]
+    for section, left, right in (
+        ("parameter", run_a.parameters, run_b.parameters),
+        ("metric", run_a.metrics, run_b.metrics),
+        ("version", run_a.versions, run_b.versions),
+    ):
         rows += [ComparisonRow(section, name, left.get(name), right.get(name)) for name in sorted(left | right)]
     return RunComparison(run_a, run_b, rows)
 
 
 @contextmanager
-def tracked_run(con: duckdb.DuckDBPyConnection, *, run_id: str, kind: str, parameters: dict[str, Any],
-                execution_provider: str | None = None) -> Iterator[str]:
+def tracked_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    kind: str,
+    parameters: dict[str, Any],
+    execution_provider: str | None = None,
+) -> Iterator[str]:
     """Record ``runs`` start and end around a block; the block fails, the run is marked failed.
 
     Yields:
         The run id, for ``store.log_metrics``.
     """
-    store.start_run(con, run_id=run_id, kind=kind, parameters=parameters, versions=package_versions(),
-                    git_commit=git_commit(), execution_provider=execution_provider)
+    store.start_run(
+        con,
+        run_id=run_id,
+        kind=kind,
+        parameters=parameters,
+        versions=package_versions(),
+        git_commit=git_commit(),
+        execution_provider=execution_provider,
+    )
     try:
         yield run_id
     except BaseException as error:

@@ -138,8 +138,9 @@ def _format_error(label: str, error: ValidationError) -> list[str]:
     return problems
 
 
-def parse_scenes(data: object, *, source: str = "scenes", known_tags: Iterable[str] | None = None,
-                 base_dir: Path | None = None) -> list[SceneSpec]:
+def parse_scenes(
+    data: object, *, source: str = "scenes", known_tags: Iterable[str] | None = None, base_dir: Path | None = None
+) -> list[SceneSpec]:
     """Validate already-parsed scenes data (``{"scenes": [...]}`` or a bare list).
 
     Args:
@@ -167,9 +168,12 @@ def parse_scenes(data: object, *, source: str = "scenes", known_tags: Iterable[s
             problems.append(f"{label}, field scene_id: duplicate scene id")
         seen.add(scene.scene_id)
         if known is not None:
-            problems.extend(f"{label}, field placements.{i}.asset_tag: unknown tag {p.asset_tag!r} (not an active "
-                            "asset of the registry)"
-                            for i, p in enumerate(scene.placements) if p.asset_tag not in known)
+            problems.extend(
+                f"{label}, field placements.{i}.asset_tag: unknown tag {p.asset_tag!r} (not an active "
+                "asset of the registry)"
+                for i, p in enumerate(scene.placements)
+                if p.asset_tag not in known
+            )
         if base_dir is not None:
             scene = _resolve_frames(scene, base_dir)
         for field in ("first_frame", "last_frame"):
@@ -183,8 +187,11 @@ def parse_scenes(data: object, *, source: str = "scenes", known_tags: Iterable[s
 
 
 def _resolve_frames(scene: SceneSpec, base_dir: Path) -> SceneSpec:
-    updates = {f: base_dir / p for f in ("first_frame", "last_frame")
-               if (p := getattr(scene, f)) is not None and not p.is_absolute()}
+    updates = {
+        f: base_dir / p
+        for f in ("first_frame", "last_frame")
+        if (p := getattr(scene, f)) is not None and not p.is_absolute()
+    }
     return scene.model_copy(update=updates) if updates else scene
 
 

@@ -75,17 +75,27 @@ def load_registry(con: duckdb.DuckDBPyConnection) -> Registry:
     """Read the active assets (``v_assets``), their full-body crops and primary clean references."""
     rows = con.execute(
         "SELECT tag, asset_type, name, asset_id, crop_path, quality_score, visual_description, identity_id,"
-        " source_image_path FROM v_assets ORDER BY tag").fetchall()
+        " source_image_path FROM v_assets ORDER BY tag"
+    ).fetchall()
     full_body = _full_body_paths(con)
     clean = {tag: (Path(path), tier) for tag, path, tier in _primary_clean(con)}
     assets = {}
     for tag, kind, name, asset_id, crop, quality, description, identity_id, source in rows:
         clean_path, clean_tier = clean.get(tag, (None, None))
         assets[tag] = RegistryAsset(
-            tag=tag, asset_type=kind, name=name, asset_id=asset_id, crop_path=Path(crop),
-            quality=None if quality is None else float(quality), visual_description=description,
-            identity_id=identity_id, source_image_path=Path(source) if source else None,
-            full_body_path=full_body.get(tag), clean_path=clean_path, clean_tier=clean_tier)
+            tag=tag,
+            asset_type=kind,
+            name=name,
+            asset_id=asset_id,
+            crop_path=Path(crop),
+            quality=None if quality is None else float(quality),
+            visual_description=description,
+            identity_id=identity_id,
+            source_image_path=Path(source) if source else None,
+            full_body_path=full_body.get(tag),
+            clean_path=clean_path,
+            clean_tier=clean_tier,
+        )
     return Registry(assets)
 
 
@@ -105,7 +115,8 @@ def _full_body_paths(con: duckdb.DuckDBPyConnection) -> dict[str, Path]:
         " JOIN detections d ON d.image_id = f.image_id AND d.class_name = 'person' AND d.crop_path IS NOT NULL"
         " WHERE a.active AND (f.bbox[1] + f.bbox[3]) / 2 BETWEEN d.bbox[1] AND d.bbox[3]"
         " AND (f.bbox[2] + f.bbox[4]) / 2 BETWEEN d.bbox[2] AND d.bbox[4]"
-        " ORDER BY a.tag, d.confidence DESC").fetchall()
+        " ORDER BY a.tag, d.confidence DESC"
+    ).fetchall()
     paths: dict[str, Path] = {}
     for tag, crop in rows:
         paths.setdefault(tag, Path(crop))
@@ -152,14 +163,23 @@ def _shot_rank(shot: ShotType, asset: RegistryAsset, character_index: int) -> tu
         rank = {"environment": 0, **dict.fromkeys(OBJECT_TYPES, 1)}.get(kind, 2)
         return rank, "establishing shot: environment first, then props, then characters"
     if shot is ShotType.CLOSE_UP:
-        return (0, "close-up: characters first, as face crops") if kind == "character" else (
-            1, "close-up: non-character after the characters")
+        return (
+            (0, "close-up: characters first, as face crops")
+            if kind == "character"
+            else (1, "close-up: non-character after the characters")
+        )
     if shot is ShotType.TWO_SHOT:
         if kind == "character":
-            return (0, "two-shot: one of the two different characters") if character_index < 2 else (
-                3, "two-shot: a third character comes after the environment")
-        return (1, "two-shot: environment after the two characters") if kind == "environment" else (
-            2, "two-shot: objects after characters and environment")
+            return (
+                (0, "two-shot: one of the two different characters")
+                if character_index < 2
+                else (3, "two-shot: a third character comes after the environment")
+            )
+        return (
+            (1, "two-shot: environment after the two characters")
+            if kind == "environment"
+            else (2, "two-shot: objects after characters and environment")
+        )
     if shot is ShotType.OBJECT_FOCUS:
         rank = {**dict.fromkeys(OBJECT_TYPES, 0), "character": 1}.get(kind, 2)
         return rank, "object focus: objects first, then characters, then environment"
@@ -197,8 +217,10 @@ def _candidates(scene: SceneSpec, registry: Registry) -> tuple[list[tuple], list
             best_role[tag] = role
     assets = {tag: registry[tag] for tag in best_role}
     # Characters are ranked among themselves first so the two-shot rule knows which two come first.
-    characters = sorted((t for t, a in assets.items() if a.asset_type == "character"),
-                        key=lambda t: (t not in scene.pins, ROLE_PRIORITY[best_role[t]], -(assets[t].quality or 0), t))
+    characters = sorted(
+        (t for t, a in assets.items() if a.asset_type == "character"),
+        key=lambda t: (t not in scene.pins, ROLE_PRIORITY[best_role[t]], -(assets[t].quality or 0), t),
+    )
     identities_seen: dict[str, str] = {}
     character_index: dict[str, int] = {}
     for tag in characters:
@@ -215,12 +237,33 @@ def _candidates(scene: SceneSpec, registry: Registry) -> tuple[list[tuple], list
         variant, path, note = _variant(scene.shot_type, asset)
         reason = "; ".join(x for x in (why, f"role {role.value}", f"quality {_fmt(asset.quality)}", note) if x)
         key = (tag not in scene.pins, rank, ROLE_PRIORITY[role], -(asset.quality or 0.0), tag)
-        candidates.append((key, Slot(tag=tag, role=role, asset_type=asset.asset_type, variant=variant,
-                                     image_path=path, quality=asset.quality, reason=reason,
-                                     pinned=tag in scene.pins)))
-    dropped = [Slot(tag=t, role=r, asset_type=assets[t].asset_type, variant="", image_path=assets[t].crop_path,
-                    quality=assets[t].quality, reason=f"duplicate placement of {t}: kept its higher-priority role")
-               for t, r in repeats]
+        candidates.append(
+            (
+                key,
+                Slot(
+                    tag=tag,
+                    role=role,
+                    asset_type=asset.asset_type,
+                    variant=variant,
+                    image_path=path,
+                    quality=asset.quality,
+                    reason=reason,
+                    pinned=tag in scene.pins,
+                ),
+            )
+        )
+    dropped = [
+        Slot(
+            tag=t,
+            role=r,
+            asset_type=assets[t].asset_type,
+            variant="",
+            image_path=assets[t].crop_path,
+            quality=assets[t].quality,
+            reason=f"duplicate placement of {t}: kept its higher-priority role",
+        )
+        for t, r in repeats
+    ]
     return sorted(candidates, key=lambda c: c[0]), dropped
 
 
@@ -242,11 +285,13 @@ def select_references(scene: SceneSpec, registry: Registry, *, max_refs: int = 3
     if max_refs < 1:
         raise SelectionError(f"max_refs must be at least 1, got {max_refs}")
     if len(scene.pins) > max_refs:
-        raise SelectionError(f"scene {scene.scene_id!r}: {len(scene.pins)} pinned tags {scene.pins} exceed "
-                             f"max_refs={max_refs}")
+        raise SelectionError(
+            f"scene {scene.scene_id!r}: {len(scene.pins)} pinned tags {scene.pins} exceed max_refs={max_refs}"
+        )
     candidates, dropped = _candidates(scene, registry)
-    selection = Selection(scene.scene_id, scene.shot_type, max_refs, dropped=dropped, pins=list(scene.pins),
-                          unpins=list(scene.unpins))
+    selection = Selection(
+        scene.scene_id, scene.shot_type, max_refs, dropped=dropped, pins=list(scene.pins), unpins=list(scene.unpins)
+    )
     digests: dict[str, str] = {}
     identities: dict[str, str] = {}
     for _, slot in candidates:
@@ -278,19 +323,42 @@ def _check_two_shot(scene: SceneSpec, selection: Selection) -> None:
         placed = [p.asset_tag for p in scene.placements if p.asset_tag.startswith("CHAR_")]
         raise SelectionError(
             f"scene {scene.scene_id!r}, field placements: a two_shot needs two different characters among its "
-            f"references; placed characters {placed}, chosen {chosen} (unpinned: {scene.unpins})")
+            f"references; placed characters {placed}, chosen {chosen} (unpinned: {scene.unpins})"
+        )
 
 
 def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, *, run_id: str | None = None) -> str:
     """Store a selection and every candidate's reason; returns the new ``selection_id``."""
     selection_id = f"{selection.scene_id}-{uuid.uuid4().hex[:10]}"
     # Bound directly: insert_rows turns Python lists into float-array text.
-    con.execute("INSERT INTO scene_selections (selection_id, scene_id, shot_type, max_refs, tags, pins, unpins, run_id,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [selection_id, selection.scene_id, selection.shot_type.value, selection.max_refs, selection.tags,
-                 selection.pins, selection.unpins, run_id, store.now()])
-    rows = [{"selection_id": selection_id, "tag": s.tag, "slot": s.slot, "role": s.role.value,
-             "variant": s.variant or None, "image_path": str(s.image_path), "quality": s.quality,
-             "pinned": s.pinned, "reason": s.reason} for s in selection.chosen + selection.dropped]
+    con.execute(
+        "INSERT INTO scene_selections (selection_id, scene_id, shot_type, max_refs, tags, pins, unpins, run_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            selection_id,
+            selection.scene_id,
+            selection.shot_type.value,
+            selection.max_refs,
+            selection.tags,
+            selection.pins,
+            selection.unpins,
+            run_id,
+            store.now(),
+        ],
+    )
+    rows = [
+        {
+            "selection_id": selection_id,
+            "tag": s.tag,
+            "slot": s.slot,
+            "role": s.role.value,
+            "variant": s.variant or None,
+            "image_path": str(s.image_path),
+            "quality": s.quality,
+            "pinned": s.pinned,
+            "reason": s.reason,
+        }
+        for s in selection.chosen + selection.dropped
+    ]
     store.insert_rows(con, "selection_slots", rows)
     return selection_id

@@ -17,23 +17,40 @@ from refbench.selection import Registry
 def parse_placements(text: str) -> list[dict[str, str]]:
     """``"CHAR_13:subject, ENV_02:background"`` → placement dicts (role defaults to subject)."""
     items = [part.strip() for part in text.split(",") if part.strip()]
-    return [{"asset_tag": tag.strip(), "role": (role.strip() or "subject")}
-            for tag, _, role in (item.partition(":") for item in items)]
+    return [
+        {"asset_tag": tag.strip(), "role": (role.strip() or "subject")}
+        for tag, _, role in (item.partition(":") for item in items)
+    ]
 
 
-def make_scene(*, scene_id: str, prompt: str, shot_type: str, placements: str, pins: str = "",
-               unpins: str = "") -> SceneSpec:
+def make_scene(
+    *, scene_id: str, prompt: str, shot_type: str, placements: str, pins: str = "", unpins: str = ""
+) -> SceneSpec:
     """A scene spec from notebook parameters (comma-separated text fields)."""
     split = [t.strip() for t in pins.split(",") if t.strip()], [t.strip() for t in unpins.split(",") if t.strip()]
-    return SceneSpec(scene_id=scene_id, prompt=prompt, shot_type=shot_type, placements=parse_placements(placements),
-                     pins=split[0], unpins=split[1])
+    return SceneSpec(
+        scene_id=scene_id,
+        prompt=prompt,
+        shot_type=shot_type,
+        placements=parse_placements(placements),
+        pins=split[0],
+        unpins=split[1],
+    )
 
 
 def selection_rows(plan: ScenePlan) -> list[dict[str, Any]]:
     """One row per candidate (chosen first): slot, tag, role, variant, quality, reason."""
-    return [{"slot": s.slot, "tag": s.tag, "role": s.role.value, "variant": s.variant,
-             "quality": None if s.quality is None else round(s.quality, 3), "reason": s.reason}
-            for s in plan.selection.chosen + plan.selection.dropped]
+    return [
+        {
+            "slot": s.slot,
+            "tag": s.tag,
+            "role": s.role.value,
+            "variant": s.variant,
+            "quality": None if s.quality is None else round(s.quality, 3),
+            "reason": s.reason,
+        }
+        for s in plan.selection.chosen + plan.selection.dropped
+    ]
 
 
 def html_table(rows: list[dict[str, Any]]) -> str:
@@ -67,8 +84,9 @@ def plot_selection(plan: ScenePlan, *, thumb_size: int = 200) -> Any:
         axis.imshow(thumb)
         quality = "n/a" if slot.quality is None else f"{slot.quality:.2f}"
         axis.set_title(f"{slot.slot}. {slot.tag} ({slot.role.value})\n{slot.variant}, q={quality}", fontsize=9)
-    figure.suptitle(f"scene {plan.scene.scene_id}: {plan.scene.shot_type.value}, "
-                    f"request {'valid' if plan.valid else 'REFUSED'}")
+    figure.suptitle(
+        f"scene {plan.scene.scene_id}: {plan.scene.shot_type.value}, request {'valid' if plan.valid else 'REFUSED'}"
+    )
     figure.tight_layout()
     return figure
 
@@ -82,8 +100,9 @@ def selection_explorer(registry: Registry, *, scene: SceneSpec, options: PlanOpt
     shot = widgets.Dropdown(options=[s.value for s in ShotType], value=scene.shot_type.value, description="shot")
     tags = widgets.SelectMultiple(options=registry.tags, value=tuple(scene.tags), rows=10, description="tags")
     roles = {p.asset_tag: p.role.value for p in scene.placements}
-    role_text = widgets.Text(value=", ".join(f"{t}:{r}" for t, r in roles.items()),
-                             description="roles", layout=widgets.Layout(width="70%"))
+    role_text = widgets.Text(
+        value=", ".join(f"{t}:{r}" for t, r in roles.items()), description="roles", layout=widgets.Layout(width="70%")
+    )
     output = widgets.Output()
 
     def refresh(_: object = None) -> None:

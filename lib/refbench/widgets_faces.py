@@ -58,17 +58,23 @@ def face_thumbnail(image_rgb: np.ndarray, xyxy: np.ndarray, *, size: int = THUMB
     return buffer.getvalue()
 
 
-def load_explorer_data(face_model: str, *, identities_file: Path, images_dir: Path, model_dir: Path,
-                       max_images: int | None = None) -> ExplorerData:
+def load_explorer_data(
+    face_model: str, *, identities_file: Path, images_dir: Path, model_dir: Path, max_images: int | None = None
+) -> ExplorerData:
     """Embed and calibrate the labelled images (at most ``max_images``) with ``face_model``."""
     identities = load_identities(identities_file)
     if max_images is not None:
         identities = dict(list(identities.items())[:max_images])
     analyzer = create_face_analyzer(face_model, model_dir=model_dir)
     embedded = embed_images(identities, images_dir=images_dir, analyzer=analyzer)
-    calibration = calibrate(pairs_from_identities(identities), images_dir=images_dir, analyzer=analyzer,
-                            current_threshold=default_threshold(face_model), source=str(identities_file),
-                            embedded=embedded)
+    calibration = calibrate(
+        pairs_from_identities(identities),
+        images_dir=images_dir,
+        analyzer=analyzer,
+        current_threshold=default_threshold(face_model),
+        source=str(identities_file),
+        embedded=embedded,
+    )
     files = [f for f in identities if f in embedded.embeddings]
     embeddings = np.stack([embedded.embeddings[f] for f in files])
     thumbnails = [face_thumbnail(load_image_rgb(images_dir / f), embedded.boxes[f]) for f in files]
@@ -82,11 +88,16 @@ def confusion_html(data: ExplorerData, threshold: float) -> str:
     counts = confusion_at(s.scores, s.same, threshold)
     total = sum(counts.values())
     clusters = cluster_scores(data.identities, cluster_faces(data.embeddings, threshold=threshold))
-    rows = [("same person, accepted (TP)", counts["tp"]), ("same person, rejected (FN)", counts["fn"]),
-            ("different, accepted (FP)", counts["fp"]), ("different, rejected (TN)", counts["tn"]),
-            ("accuracy", f"{(counts['tp'] + counts['tn']) / max(total, 1):.4f}"),
-            ("clusters / people", f"{clusters.n_clusters} / {clusters.n_identities}"),
-            ("BCubed F1", f"{clusters.bcubed_f1:.4f}"), ("pairwise F1", f"{clusters.pairwise_f1:.4f}")]
+    rows = [
+        ("same person, accepted (TP)", counts["tp"]),
+        ("same person, rejected (FN)", counts["fn"]),
+        ("different, accepted (FP)", counts["fp"]),
+        ("different, rejected (TN)", counts["tn"]),
+        ("accuracy", f"{(counts['tp'] + counts['tn']) / max(total, 1):.4f}"),
+        ("clusters / people", f"{clusters.n_clusters} / {clusters.n_identities}"),
+        ("BCubed F1", f"{clusters.bcubed_f1:.4f}"),
+        ("pairwise F1", f"{clusters.pairwise_f1:.4f}"),
+    ]
     body = "".join(f"<tr><td>{name}</td><td style='text-align:right'>{value}</td></tr>" for name, value in rows)
     return f"<table><caption>{data.calibration.face_model} at {threshold:.2f}</caption>{body}</table>"
 
@@ -98,10 +109,14 @@ def clusters_box(data: ExplorerData, threshold: float) -> widgets.VBox:
     for label in dict.fromkeys(labels.tolist()):
         members = [i for i, value in enumerate(labels) if value == label]
         names = ", ".join(sorted({data.identities[i] for i in members}))
-        images = [widgets.Image(value=data.thumbnails[i], format="png", layout=widgets.Layout(margin="1px"))
-                  for i in members]
-        rows.append(widgets.HBox([widgets.Label(f"identity {label + 1}: {names}",
-                                                layout=widgets.Layout(width="260px")), *images]))
+        images = [
+            widgets.Image(value=data.thumbnails[i], format="png", layout=widgets.Layout(margin="1px")) for i in members
+        ]
+        rows.append(
+            widgets.HBox(
+                [widgets.Label(f"identity {label + 1}: {names}", layout=widgets.Layout(width="260px")), *images]
+            )
+        )
     return widgets.VBox(rows)
 
 
@@ -121,9 +136,15 @@ def threshold_explorer(datasets: dict[str, ExplorerData], *, threshold: float | 
         raise ConfigError("threshold_explorer needs at least one face model's data")
     first = next(iter(datasets))
     dropdown = widgets.Dropdown(options=list(datasets), value=first, description="face model")
-    slider = widgets.FloatSlider(value=threshold if threshold is not None else default_threshold(first), min=0.0,
-                                 max=1.0, step=0.01, description="threshold", continuous_update=False,
-                                 readout_format=".2f")
+    slider = widgets.FloatSlider(
+        value=threshold if threshold is not None else default_threshold(first),
+        min=0.0,
+        max=1.0,
+        step=0.01,
+        description="threshold",
+        continuous_update=False,
+        readout_format=".2f",
+    )
     counts, panel = widgets.HTML(), widgets.VBox()
 
     def redraw(_change: object = None) -> None:
@@ -143,14 +164,18 @@ def threshold_explorer(datasets: dict[str, ExplorerData], *, threshold: float | 
 
 def summary_html(datasets: dict[str, ExplorerData]) -> str:
     """Headline calibration figures of every model as an HTML table (static: survives HTML export)."""
-    header = ("<tr><th>model</th><th>pairs same/diff</th><th>AUC</th><th>EER</th><th>EER thr.</th>"
-              "<th>best acc. (thr.)</th><th>acc. at default (thr.)</th><th>margin</th><th>recommended</th></tr>")
+    header = (
+        "<tr><th>model</th><th>pairs same/diff</th><th>AUC</th><th>EER</th><th>EER thr.</th>"
+        "<th>best acc. (thr.)</th><th>acc. at default (thr.)</th><th>margin</th><th>recommended</th></tr>"
+    )
     rows = []
     for name, data in datasets.items():
         m = data.calibration.metrics
-        rows.append(f"<tr><td>{name}</td><td>{m.n_genuine}/{m.n_impostor}</td><td>{m.auc:.4f}</td>"
-                    f"<td>{m.eer:.4f}</td><td>{m.eer_threshold:.3f}</td>"
-                    f"<td>{m.best_accuracy:.4f} ({m.best_accuracy_threshold:.3f})</td>"
-                    f"<td>{m.accuracy_at_current:.4f} ({m.current_threshold:.3f})</td><td>{m.margin:.3f}</td>"
-                    f"<td>{data.calibration.recommended_threshold:.3f}</td></tr>")
+        rows.append(
+            f"<tr><td>{name}</td><td>{m.n_genuine}/{m.n_impostor}</td><td>{m.auc:.4f}</td>"
+            f"<td>{m.eer:.4f}</td><td>{m.eer_threshold:.3f}</td>"
+            f"<td>{m.best_accuracy:.4f} ({m.best_accuracy_threshold:.3f})</td>"
+            f"<td>{m.accuracy_at_current:.4f} ({m.current_threshold:.3f})</td><td>{m.margin:.3f}</td>"
+            f"<td>{data.calibration.recommended_threshold:.3f}</td></tr>"
+        )
     return f"<table>{header}{''.join(rows)}</table>"

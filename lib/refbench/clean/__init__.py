@@ -70,8 +70,11 @@ def _generative(**options: Any) -> Cleaner:
     return GenerativeCleaner(**options)
 
 
-CLEANERS: dict[str, Callable[..., Cleaner]] = {"original": _original, "rembg-gray": _rembg_gray,
-                                               "generative": _generative}
+CLEANERS: dict[str, Callable[..., Cleaner]] = {
+    "original": _original,
+    "rembg-gray": _rembg_gray,
+    "generative": _generative,
+}
 
 
 def create_cleaner(name: str, **options: Any) -> Cleaner:
@@ -81,13 +84,31 @@ def create_cleaner(name: str, **options: Any) -> Cleaner:
     return CLEANERS[name](**options)
 
 
-def store_clean_results(con: duckdb.DuckDBPyConnection, results: Sequence[CleanResult], *,
-                        run_id: str | None = None) -> None:
+def store_clean_results(
+    con: duckdb.DuckDBPyConnection, results: Sequence[CleanResult], *, run_id: str | None = None
+) -> None:
     """Insert result rows; the last ``ok`` result of each tag becomes its primary clean reference."""
-    rows = [{"clean_id": uuid.uuid4().hex, "asset_id": r.asset_id, "tag": r.tag, "tier": r.tier, "method": r.method,
-             "path": str(r.path), "prompt": r.prompt, "similarity": r.similarity, "threshold": r.threshold,
-             "attempts": r.attempts, "cost": r.cost, "cost_unit": r.cost_unit, "is_primary": False,
-             "status": r.status, "message": r.message, "run_id": run_id} for r in results]
+    rows = [
+        {
+            "clean_id": uuid.uuid4().hex,
+            "asset_id": r.asset_id,
+            "tag": r.tag,
+            "tier": r.tier,
+            "method": r.method,
+            "path": str(r.path),
+            "prompt": r.prompt,
+            "similarity": r.similarity,
+            "threshold": r.threshold,
+            "attempts": r.attempts,
+            "cost": r.cost,
+            "cost_unit": r.cost_unit,
+            "is_primary": False,
+            "status": r.status,
+            "message": r.message,
+            "run_id": run_id,
+        }
+        for r in results
+    ]
     store.insert_rows(con, "clean_references", rows)
     primary = {}
     for row in rows:
@@ -97,8 +118,14 @@ def store_clean_results(con: duckdb.DuckDBPyConnection, results: Sequence[CleanR
         con.execute("UPDATE clean_references SET is_primary = (clean_id = ?) WHERE tag = ?", [clean_id, tag])
 
 
-def make_clean_references(con: duckdb.DuckDBPyConnection, assets: Sequence[RegistryAsset], cleaner: Cleaner, *,
-                          out_dir: Path, run_id: str | None = None) -> list[CleanResult]:
+def make_clean_references(
+    con: duckdb.DuckDBPyConnection,
+    assets: Sequence[RegistryAsset],
+    cleaner: Cleaner,
+    *,
+    out_dir: Path,
+    run_id: str | None = None,
+) -> list[CleanResult]:
     """Clean each asset with ``cleaner``, store the rows and return them."""
     results = [result for asset in assets for result in cleaner.clean(asset, out_dir=out_dir)]
     store_clean_results(con, results, run_id=run_id)

@@ -22,9 +22,11 @@ from refbench.errors import ConfigError, ModelUnavailableError
 from refbench.faces import FaceAnalyzer, l2_normalize
 from refbench.selection import RegistryAsset
 
-CLEAN_SHEET_PROMPT = ("Clean character reference photo of {description}: the same person, head and shoulders, "
-                      "front view, neutral gray (#808080) seamless background, soft even studio light, no text, "
-                      "no other people.")
+CLEAN_SHEET_PROMPT = (
+    "Clean character reference photo of {description}: the same person, head and shoulders, "
+    "front view, neutral gray (#808080) seamless background, soft even studio light, no text, "
+    "no other people."
+)
 
 
 class ImageGenerator(Protocol):
@@ -61,7 +63,9 @@ def identity_embeddings(con: duckdb.DuckDBPyConnection, *, face_model: str) -> d
     """Identity id → mean L2-normalized embedding (D,) of its faces, re-normalized."""
     rows = con.execute(
         "SELECT fi.identity_id, f.embedding, f.embedding_dim FROM faces f JOIN face_identity fi USING (face_id)"
-        " WHERE f.face_model = ? ORDER BY fi.identity_id", [face_model]).fetchall()
+        " WHERE f.face_model = ? ORDER BY fi.identity_id",
+        [face_model],
+    ).fetchall()
     grouped: dict[str, list[np.ndarray]] = {}
     for identity_id, embedding, dim in rows:
         grouped.setdefault(identity_id, []).append(np.asarray(embedding[:dim], dtype=np.float32))
@@ -83,12 +87,21 @@ class GenerativeCleaner:
     name = "generative"
     tier = 3
 
-    def __init__(self, *, generator: ImageGenerator, face_analyzer: FaceAnalyzer | None,
-                 identities: dict[str, np.ndarray], threshold: float, fallback: Cleaner,
-                 max_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        generator: ImageGenerator,
+        face_analyzer: FaceAnalyzer | None,
+        identities: dict[str, np.ndarray],
+        threshold: float,
+        fallback: Cleaner,
+        max_attempts: int = 3,
+    ) -> None:
         if face_analyzer is None:
-            raise ModelUnavailableError("tier-3 clean sheets need a face model to validate identity; none is loaded "
-                                        "(refusing to accept generated sheets unchecked)")
+            raise ModelUnavailableError(
+                "tier-3 clean sheets need a face model to validate identity; none is loaded "
+                "(refusing to accept generated sheets unchecked)"
+            )
         if not 1 <= max_attempts <= 3:
             raise ConfigError(f"max_attempts must be 1..3, got {max_attempts}")
         self.generator, self.face_analyzer, self.identities = generator, face_analyzer, identities
@@ -105,8 +118,10 @@ class GenerativeCleaner:
     def clean(self, asset: RegistryAsset, *, out_dir: Path) -> list[CleanResult]:
         """Up to ``max_attempts`` generations; the first one at or above the threshold is kept."""
         if asset.asset_type != "character" or asset.identity_id not in self.identities:
-            raise ConfigError(f"{asset.tag}: tier-3 clean sheets are validated with ArcFace, so only characters "
-                              f"with a known identity qualify (got {asset.asset_type})")
+            raise ConfigError(
+                f"{asset.tag}: tier-3 clean sheets are validated with ArcFace, so only characters "
+                f"with a known identity qualify (got {asset.asset_type})"
+            )
         reference = self.identities[asset.identity_id]
         with Image.open(asset.crop_path) as image:
             reference_rgb = np.asarray(image.convert("RGB"))
@@ -120,12 +135,35 @@ class GenerativeCleaner:
             similarity = self.similarity(generated, reference)
             best = max(best, similarity)
             if similarity >= self.threshold:
-                return [CleanResult(asset.tag, asset.asset_id, self.tier, f"{self.name}:{self.generator.name}", path,
-                                    prompt=prompt, similarity=similarity, threshold=self.threshold, attempts=attempt,
-                                    cost=time.perf_counter() - start, cost_unit="s")]
-        failed = CleanResult(asset.tag, asset.asset_id, self.tier, f"{self.name}:{self.generator.name}", path,
-                             status="failed", prompt=prompt, similarity=best, threshold=self.threshold,
-                             attempts=self.max_attempts, cost=time.perf_counter() - start, cost_unit="s",
-                             message=f"best ArcFace similarity {best:.3f} < threshold {self.threshold:.3f} after "
-                                     f"{self.max_attempts} attempts; fell back to tier {self.fallback.tier}")
+                return [
+                    CleanResult(
+                        asset.tag,
+                        asset.asset_id,
+                        self.tier,
+                        f"{self.name}:{self.generator.name}",
+                        path,
+                        prompt=prompt,
+                        similarity=similarity,
+                        threshold=self.threshold,
+                        attempts=attempt,
+                        cost=time.perf_counter() - start,
+                        cost_unit="s",
+                    )
+                ]
+        failed = CleanResult(
+            asset.tag,
+            asset.asset_id,
+            self.tier,
+            f"{self.name}:{self.generator.name}",
+            path,
+            status="failed",
+            prompt=prompt,
+            similarity=best,
+            threshold=self.threshold,
+            attempts=self.max_attempts,
+            cost=time.perf_counter() - start,
+            cost_unit="s",
+            message=f"best ArcFace similarity {best:.3f} < threshold {self.threshold:.3f} after "
+            f"{self.max_attempts} attempts; fell back to tier {self.fallback.tier}",
+        )
         return [failed, *self.fallback.clean(asset, out_dir=out_dir)]

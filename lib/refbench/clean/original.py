@@ -19,5 +19,4 @@ class OriginalCleaner:
         """One ok row pointing at ``asset.crop_path``; ``out_dir`` is unused."""
         if not asset.crop_path.is_file():
             raise RefbenchError(f"{asset.tag}: crop file {asset.crop_path} is missing")
-        return [CleanResult(asset.tag, asset.asset_id, self.tier, self.name, asset.crop_path, cost=0.0,
-                            cost_unit="s")]
+        return [CleanResult(asset.tag, asset.asset_id, self.tier, self.name, asset.crop_path, cost=0.0, cost_unit="s")]

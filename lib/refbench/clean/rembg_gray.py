@@ -29,8 +29,9 @@ class RembgGrayCleaner:
     name = "rembg-gray"
     tier = 2
 
-    def __init__(self, *, model_dir: Path, providers: list[str] | None = None,
-                 numba_cache_dir: Path | None = None) -> None:
+    def __init__(
+        self, *, model_dir: Path, providers: list[str] | None = None, numba_cache_dir: Path | None = None
+    ) -> None:
         weights = Path(model_dir) / "u2net" / f"{MODEL_NAME}.onnx"
         if not weights.is_file():
             raise ModelUnavailableError(f"rembg weights missing: {weights} (run `refbench models pull`)")
@@ -59,5 +60,8 @@ class RembgGrayCleaner:
         path = Path(out_dir) / f"{asset.tag}-tier2.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self.composite(image_rgb)).save(path)
-        return [CleanResult(asset.tag, asset.asset_id, self.tier, self.name, path,
-                            cost=time.perf_counter() - start, cost_unit="s")]
+        return [
+            CleanResult(
+                asset.tag, asset.asset_id, self.tier, self.name, path, cost=time.perf_counter() - start, cost_unit="s"
+            )
+        ]

@@ -18,8 +18,10 @@ from refbench.settings import Settings
 
 @app.command()
 def describe(
-    backend: Annotated[str | None, typer.Option(
-        help=f"Describer: {', '.join(DESCRIBERS)}; default gemini when an API key is set, else local.")] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help=f"Describer: {', '.join(DESCRIBERS)}; default gemini when an API key is set, else local."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Describe again even assets whose description is cached.")] = False,
     db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
     model: Annotated[str | None, typer.Option(help="Model of the gemini backend (default gemini-2.5-flash).")] = None,
@@ -36,11 +38,18 @@ def summary_table(summary: DescribeSummary) -> Table:
     """The describe run as a rich table."""
     table = Table("what", "value", title=f"describe {summary.run_id}")
     cost = f"${summary.cost_usd:.6f}" if summary.backend != "local" else "-"
-    rows = [("backend / model", f"{summary.backend} / {summary.model}"), ("prompt version", summary.prompt_version),
-            ("active assets", summary.assets), ("from cache", summary.cached), ("described now", summary.calls),
-            *[(f"  {status}", n) for status, n in summary.by_status.items()],
-            ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"), ("estimated cost", cost),
-            ("seconds", f"{summary.seconds:.2f}"), ("database", str(summary.database))]
+    rows = [
+        ("backend / model", f"{summary.backend} / {summary.model}"),
+        ("prompt version", summary.prompt_version),
+        ("active assets", summary.assets),
+        ("from cache", summary.cached),
+        ("described now", summary.calls),
+        *[(f"  {status}", n) for status, n in summary.by_status.items()],
+        ("tokens in / out", f"{summary.tokens_in} / {summary.tokens_out}"),
+        ("estimated cost", cost),
+        ("seconds", f"{summary.seconds:.2f}"),
+        ("database", str(summary.database)),
+    ]
     for name, value in rows:
         table.add_row(name, str(value))
     return table
@@ -49,9 +58,13 @@ def summary_table(summary: DescribeSummary) -> Table:
 @app.command("fake-gemini")
 def fake_gemini(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8765,
-    fail: Annotated[list[str] | None, typer.Option(
-        help="Failure rule KIND[:TIMES[:MATCH]] (KIND: 429, 500, 503, safety, prompt_blocked, malformed); "
-             "repeatable.")] = None,
+    fail: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Failure rule KIND[:TIMES[:MATCH]] (KIND: 429, 500, 503, safety, prompt_blocked, malformed); "
+            "repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Serve a fake Gemini generateContent API on loopback, for demos and tests without a key."""
     from refbench.fakes.gemini import FakeGemini
@@ -63,8 +76,10 @@ def fake_gemini(
             fake.add_rule(kind, times=int(times) if times else None, match=match or None)
         except ValueError as error:
             raise ConfigError(f"bad --fail rule {rule!r}: {error}") from error
-    console.print(f"fake Gemini on http://127.0.0.1:{port} — use it with:\n"
-                  f"  REFBENCH_GEMINI_BASE_URL=http://127.0.0.1:{port} GEMINI_API_KEY=any-value "
-                  f"refbench describe --backend gemini\nCtrl-C stops it.")
+    console.print(
+        f"fake Gemini on http://127.0.0.1:{port} — use it with:\n"
+        f"  REFBENCH_GEMINI_BASE_URL=http://127.0.0.1:{port} GEMINI_API_KEY=any-value "
+        f"refbench describe --backend gemini\nCtrl-C stops it."
+    )
     with contextlib.suppress(KeyboardInterrupt):
         fake.serve_forever()

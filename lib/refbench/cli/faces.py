@@ -30,22 +30,33 @@ def calibrate(
     images: Annotated[Path, typer.Option(help="Folder the labelled image files are relative to.")],
     pairs: Annotated[Path | None, typer.Option(help="CSV a,b,same of labelled pairs.")] = None,
     identities: Annotated[Path | None, typer.Option(help="CSV file,identity; every pair is formed.")] = None,
-    distractors: Annotated[Path | None, typer.Option(
-        help="Folder of photos of other people (group photos): every face adds different-person pairs.")] = None,
+    distractors: Annotated[
+        Path | None,
+        typer.Option(help="Folder of photos of other people (group photos): every face adds different-person pairs."),
+    ] = None,
     face_model: Annotated[str, typer.Option(help="Face model backend.")] = "insightface",
     db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
     set_default: Annotated[bool, typer.Option(help="Make the recommended threshold this model's default.")] = True,
 ) -> None:
     """Measure how well the face model separates same- from different-person pairs; set its threshold."""
     settings = Settings(db_path=db) if db else Settings()
-    outcome = run_calibration(settings, images_dir=images, pairs_file=pairs, identities_file=identities,
-                              distractors_dir=distractors, face_model=face_model, set_default=set_default)
+    outcome = run_calibration(
+        settings,
+        images_dir=images,
+        pairs_file=pairs,
+        identities_file=identities,
+        distractors_dir=distractors,
+        face_model=face_model,
+        set_default=set_default,
+    )
     console.print(calibration_table(outcome))
     m = outcome.calibration.metrics
     for target, resolvable in m.far_resolvable.items():
         if not resolvable:
-            console.print(f"note: FAR {target:g} is not resolvable with {m.n_impostor} different-person pairs "
-                          f"(needs >= {round(1 / target)}); add --distractors")
+            console.print(
+                f"note: FAR {target:g} is not resolvable with {m.n_impostor} different-person pairs "
+                f"(needs >= {round(1 / target)}); add --distractors"
+            )
     if outcome.calibration.no_face:
         console.print(f"no face found in: {', '.join(outcome.calibration.no_face)}")
     for path in outcome.plots:
@@ -61,15 +72,23 @@ def calibration_table(outcome: CalibrationOutcome) -> Table:
         ("images (no face / unreadable)", f"{c.n_images} ({len(c.no_face)} / {len(c.unreadable)})"),
         ("distractor faces", str(c.n_distractor_faces)),
         ("pairs same / different / skipped", f"{m.n_genuine} / {m.n_impostor} / {len(c.scores.skipped)}"),
-        ("AUC", f"{m.auc:.4f}"), ("EER (threshold)", f"{m.eer:.4f} ({m.eer_threshold:.3f})"),
-        *[(f"threshold at FAR {t:g} (TAR)", f"{th:.3f} ({m.tar_at_far[t]:.3f})" + ("" if m.far_resolvable[t] else " *"))
-          for t, th in m.threshold_far.items()],
+        ("AUC", f"{m.auc:.4f}"),
+        ("EER (threshold)", f"{m.eer:.4f} ({m.eer_threshold:.3f})"),
+        *[
+            (
+                f"threshold at FAR {t:g} (TAR)",
+                f"{th:.3f} ({m.tar_at_far[t]:.3f})" + ("" if m.far_resolvable[t] else " *"),
+            )
+            for t, th in m.threshold_far.items()
+        ],
         ("best accuracy (threshold)", f"{m.best_accuracy:.4f} ({m.best_accuracy_threshold:.3f})"),
         ("accuracy at current default", f"{m.accuracy_at_current:.4f} ({m.current_threshold:.3f})"),
         ("same min / different max / margin", f"{m.genuine_min:.3f} / {m.impostor_max:.3f} / {m.margin:.3f}"),
         ("Gaussian EER threshold", f"{m.gaussian_eer_threshold:.3f}"),
-        ("recommended threshold", f"{c.recommended_threshold:.3f}" + (" (default now)" if outcome.threshold_set
-                                                                       else "")),
+        (
+            "recommended threshold",
+            f"{c.recommended_threshold:.3f}" + (" (default now)" if outcome.threshold_set else ""),
+        ),
     ]
     if outcome.sweep:
         best = next(p for p in outcome.sweep if p.threshold == outcome.best_cluster_threshold)
@@ -101,27 +120,50 @@ def evaluate_identity(
             embedding = reference_from_image(Path(reference), analyzer=analyzer)
         if not outputs:
             raise ConfigError("give at least one output image or video")
-        store.start_run(con, run_id=run_id, kind="evaluate-identity", parameters={
-            "reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name},
-            versions=package_versions(), git_commit=git_commit(), execution_provider=analyzer.execution_provider)
+        store.start_run(
+            con,
+            run_id=run_id,
+            kind="evaluate-identity",
+            parameters={"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name},
+            versions=package_versions(),
+            git_commit=git_commit(),
+            execution_provider=analyzer.execution_provider,
+        )
         try:
             results = [evaluate_output(p, embedding, analyzer=analyzer) for p in outputs]
             save_evaluations(con, results, reference=reference, face_model=analyzer.name, run_id=run_id)
-            store.log_metrics(con, run_id, [row for r in results for row in (
-                ("facesim_mean", r.mean, "cosine", None, str(r.output_path)),
-                ("facesim_min", r.min, "cosine", None, str(r.output_path)),
-                ("no_face_rate", r.no_face_rate, "ratio", None, str(r.output_path)))])
+            store.log_metrics(
+                con,
+                run_id,
+                [
+                    row
+                    for r in results
+                    for row in (
+                        ("facesim_mean", r.mean, "cosine", None, str(r.output_path)),
+                        ("facesim_min", r.min, "cosine", None, str(r.output_path)),
+                        ("no_face_rate", r.no_face_rate, "ratio", None, str(r.output_path)),
+                    )
+                ],
+            )
             store.finish_run(con, run_id, status="completed")
         except BaseException as error:
             store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
             raise
     finally:
         con.close()
-    table = Table("output", "kind", "frames", "FaceSim-Arc mean", "min", "no-face rate",
-                  title=f"identity preservation vs {reference} ({analyzer.name})")
+    table = Table(
+        "output",
+        "kind",
+        "frames",
+        "FaceSim-Arc mean",
+        "min",
+        "no-face rate",
+        title=f"identity preservation vs {reference} ({analyzer.name})",
+    )
     for r in results:
-        table.add_row(str(r.output_path), r.output_kind, str(len(r.scores)), _fmt(r.mean), _fmt(r.min),
-                      f"{r.no_face_rate:.2f}")
+        table.add_row(
+            str(r.output_path), r.output_kind, str(len(r.scores)), _fmt(r.mean), _fmt(r.min), f"{r.no_face_rate:.2f}"
+        )
     console.print(table)
 
 

@@ -22,8 +22,14 @@ def selection_table(plan: ScenePlan) -> Table:
     for column in ("slot", "tag", "role", "variant", "quality", "reason"):
         table.add_column(column)
     for s in plan.selection.chosen + plan.selection.dropped:
-        table.add_row(str(s.slot or "-"), s.tag, s.role.value, s.variant or "-",
-                      "n/a" if s.quality is None else f"{s.quality:.2f}", s.reason)
+        table.add_row(
+            str(s.slot or "-"),
+            s.tag,
+            s.role.value,
+            s.variant or "-",
+            "n/a" if s.quality is None else f"{s.quality:.2f}",
+            s.reason,
+        )
     return table
 
 
@@ -31,8 +37,12 @@ def selection_table(plan: ScenePlan) -> Table:
 def plan(
     scenes_file: Annotated[Path, typer.Argument(help="Scenes file (YAML or JSON).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print only: write nothing, send nothing.")] = False,
-    submit: Annotated[bool, typer.Option("--submit", help="Submit valid requests (needs GOOGLE_API_KEY or "
-                                                          "GEMINI_API_KEY, and --mode vertex).")] = False,
+    submit: Annotated[
+        bool,
+        typer.Option(
+            "--submit", help="Submit valid requests (needs GOOGLE_API_KEY or GEMINI_API_KEY, and --mode vertex)."
+        ),
+    ] = False,
     db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
     mode: Annotated[str, typer.Option(help="API surface the request is checked for: gemini or vertex.")] = "gemini",
     model: Annotated[str, typer.Option(help="Veo model id.")] = "veo-3.1-generate-preview",
@@ -54,12 +64,15 @@ def plan(
         for check in item.checks:
             if not check.ok:
                 console.print(f"[red]refused[/red] {escape(f'[{check.name}] {check.message}')}", soft_wrap=True)
-        console.print(f"scene {item.scene.scene_id}: request "
-                      + ("[green]valid[/green]" if item.valid else "[red]refused before sending[/red]"))
+        console.print(
+            f"scene {item.scene.scene_id}: request "
+            + ("[green]valid[/green]" if item.valid else "[red]refused before sending[/red]")
+        )
     invalid = [p.scene.scene_id for p in plans if not p.valid]
     if submit:
-        for scene_id, result in submit_plans(plans, settings=settings, base_url=base_url,
-                                             poll_interval_s=poll_interval, max_polls=max_polls).items():
+        for scene_id, result in submit_plans(
+            plans, settings=settings, base_url=base_url, poll_interval_s=poll_interval, max_polls=max_polls
+        ).items():
             console.print(f"scene {scene_id}: {escape(result)}", soft_wrap=True)
     if invalid:
         console.print(f"[red]error:[/red] {len(invalid)} request(s) refused: {', '.join(invalid)}")

@@ -55,8 +55,14 @@ def runs_list(
         con.close()
     table = Table("run", "kind", "status", "started (UTC)", "seconds", "images", "faces", "identities")
     for run in rows:
-        table.add_row(run.run_id, run.kind, run.status, f"{run.started_at:%Y-%m-%d %H:%M:%S}", _cell(run.duration_s),
-                      *[_cell(run.metrics.get(k)) for k in ("images_total", "faces", "identities")])
+        table.add_row(
+            run.run_id,
+            run.kind,
+            run.status,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            _cell(run.duration_s),
+            *[_cell(run.metrics.get(k)) for k in ("images_total", "faces", "identities")],
+        )
     console.print(table)
 
 
@@ -85,8 +91,9 @@ def runs_compare(
 def report(
     ctx: typer.Context,
     notebook: Annotated[Path, typer.Argument(help="Notebook with a cell tagged `parameters`.")],
-    db: Annotated[Path | None, typer.Option(help="Workspace to record the run in (default: db_path parameter).")]
-    = None,
+    db: Annotated[
+        Path | None, typer.Option(help="Workspace to record the run in (default: db_path parameter).")
+    ] = None,
     reports_dir: Annotated[Path | None, typer.Option(help="Output folder (default: reports/).")] = None,
 ) -> None:
     """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
@@ -97,5 +104,6 @@ def report(
     if db and "db_path" not in parameters:
         parameters["db_path"] = str(db)
     result = run_report(notebook, parameters=parameters, settings=settings)
-    console.print(f"report {result.run_id} ({result.seconds:.1f} s)\n  notebook: {result.notebook}\n"
-                  f"  html:     {result.html}")
+    console.print(
+        f"report {result.run_id} ({result.seconds:.1f} s)\n  notebook: {result.notebook}\n  html:     {result.html}"
+    )

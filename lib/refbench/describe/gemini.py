@@ -56,8 +56,9 @@ PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = {
 }
 RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_STATUSES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "INTERNAL", "DEADLINE_EXCEEDED"})
-BLOCKING_FINISH_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
-                                     "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"})
+BLOCKING_FINISH_REASONS = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
+)
 try:  # google-genai sends through httpx2 when it is installed, else httpx: both raise their own errors
     import httpx2
 
@@ -106,8 +107,10 @@ def find_api_key() -> str | None:
     if not path.is_file():
         return None
     if path.resolve().is_relative_to(PROJECT_ROOT.resolve()):
-        raise ConfigError(f"secrets file {path} lies inside the repository {PROJECT_ROOT}: move it to "
-                          f"{DEFAULT_SECRETS_FILE} or set {SECRETS_FILE_VARIABLE}")
+        raise ConfigError(
+            f"secrets file {path} lies inside the repository {PROJECT_ROOT}: move it to "
+            f"{DEFAULT_SECRETS_FILE} or set {SECRETS_FILE_VARIABLE}"
+        )
     for line in path.read_text().splitlines():
         name, _, value = line.strip().removeprefix("export ").partition("=")
         if name.strip() in API_KEY_VARIABLES and value.strip():
@@ -119,13 +122,21 @@ def resolve_api_key() -> str:
     """The API key, or a ConfigError that says where it is looked for."""
     key = find_api_key()
     if not key:
-        raise ConfigError(f"no Gemini API key: set {' or '.join(API_KEY_VARIABLES)} in the environment or in "
-                          f"{_secrets_file()} (outside the repository), or use `--backend local`")
+        raise ConfigError(
+            f"no Gemini API key: set {' or '.join(API_KEY_VARIABLES)} in the environment or in "
+            f"{_secrets_file()} (outside the repository), or use `--backend local`"
+        )
     return key
 
 
-def estimate_cost(model: str, tokens_in: int, tokens_out: int, *, price_in_per_mtok: float | None = None,
-                  price_out_per_mtok: float | None = None) -> float | None:
+def estimate_cost(
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    *,
+    price_in_per_mtok: float | None = None,
+    price_out_per_mtok: float | None = None,
+) -> float | None:
     """Estimated USD of a call from its token counts; ``None`` when the model's price is unknown."""
     known = PRICES_USD_PER_MTOK.get(model.removeprefix("models/"))
     price_in = price_in_per_mtok if price_in_per_mtok is not None else known[0] if known else None
@@ -173,8 +184,11 @@ def block_reason(response: types.GenerateContentResponse) -> str | None:
 
 
 def _ratings(ratings: list[types.SafetyRating] | None) -> str:
-    flagged = [f"{r.category.value}={r.probability.value}" for r in ratings or []
-               if r.blocked or (r.probability is not None and r.probability.value in ("MEDIUM", "HIGH"))]
+    flagged = [
+        f"{r.category.value}={r.probability.value}"
+        for r in ratings or []
+        if r.blocked or (r.probability is not None and r.probability.value in ("MEDIUM", "HIGH"))
+    ]
     return f" ({', '.join(flagged)})" if flagged else ""
 
 
@@ -192,8 +206,10 @@ class GeminiDescriber:
 
     def __init__(self, settings: GeminiSettings, *, api_key: str, seed: int | None = None) -> None:
         if settings.concurrency < 1 or settings.deadline_s <= 0 or settings.max_attempts < 1:
-            raise ConfigError(f"gemini settings need concurrency >= 1, deadline_s > 0 and max_attempts >= 1, got "
-                              f"{settings.concurrency}, {settings.deadline_s}, {settings.max_attempts}")
+            raise ConfigError(
+                f"gemini settings need concurrency >= 1, deadline_s > 0 and max_attempts >= 1, got "
+                f"{settings.concurrency}, {settings.deadline_s}, {settings.max_attempts}"
+            )
         self.settings, self.model, self.concurrency = settings, settings.model, settings.concurrency
         options = types.HttpOptions(base_url=settings.base_url, timeout=int(settings.request_timeout_s * 1000))
         self._client = genai.Client(api_key=api_key, http_options=options)
@@ -206,8 +222,10 @@ class GeminiDescriber:
         """Describe one asset, retrying transient errors within the deadline; never raises for API failures."""
         start, call = time.monotonic(), _Call()
         try:
-            image = types.Part.from_bytes(data=asset.crop_path.read_bytes(),
-                                          mime_type=MIME_TYPES.get(asset.crop_path.suffix.lower(), "image/jpeg"))
+            image = types.Part.from_bytes(
+                data=asset.crop_path.read_bytes(),
+                mime_type=MIME_TYPES.get(asset.crop_path.suffix.lower(), "image/jpeg"),
+            )
         except OSError as error:
             return self._result(call, start, "error", reason=f"crop unreadable: {asset.crop_path}: {error}")
         contents = [image, user_text(asset.asset_type, label=asset.label)]
@@ -217,17 +235,26 @@ class GeminiDescriber:
             remaining = self.settings.deadline_s - (time.monotonic() - start)
             try:
                 response = self._client.models.generate_content(
-                    model=self.model, contents=contents, config=self._config(asset.asset_type, remaining))
+                    model=self.model, contents=contents, config=self._config(asset.asset_type, remaining)
+                )
             except (errors.APIError, *TRANSPORT_ERRORS) as error:
                 reason = _error_text(error)
                 if not is_retryable(error):
                     return self._result(call, start, "error", reason=reason)
                 delay = self._delay(call.attempts, error)
-                if call.attempts >= self.settings.max_attempts or time.monotonic() - start + delay >= \
-                        self.settings.deadline_s:
-                    return self._result(call, start, "error", reason=(
-                        f"gave up after {call.attempts} attempts in {time.monotonic() - start:.1f} s "
-                        f"(deadline {self.settings.deadline_s:g} s): {reason}"))
+                if (
+                    call.attempts >= self.settings.max_attempts
+                    or time.monotonic() - start + delay >= self.settings.deadline_s
+                ):
+                    return self._result(
+                        call,
+                        start,
+                        "error",
+                        reason=(
+                            f"gave up after {call.attempts} attempts in {time.monotonic() - start:.1f} s "
+                            f"(deadline {self.settings.deadline_s:g} s): {reason}"
+                        ),
+                    )
                 log.info("describe %s: %s; retry %d in %.2f s", asset.tag, reason, call.attempts, delay)
                 time.sleep(delay)
                 continue
@@ -245,35 +272,61 @@ class GeminiDescriber:
                 return self._result(call, start, "malformed", reason=reason)
             values = parsed.model_dump()
             return self._result(
-                call, start, "ok", reverse_prompt=values.pop("reverse_prompt"),
-                visual_description=values.pop("visual_description"), suggested_name=values.pop("suggested_name"),
-                suitability=float(values.pop("suitability")), details=values)
+                call,
+                start,
+                "ok",
+                reverse_prompt=values.pop("reverse_prompt"),
+                visual_description=values.pop("visual_description"),
+                suggested_name=values.pop("suggested_name"),
+                suitability=float(values.pop("suitability")),
+                details=values,
+            )
 
     def _config(self, asset_type: str, remaining_s: float) -> types.GenerateContentConfig:
         timeout_ms = int(max(1.0, min(self.settings.request_timeout_s, remaining_s)) * 1000)
-        thinking = (types.ThinkingConfig(thinking_budget=self.settings.thinking_budget)
-                    if self.settings.thinking_budget is not None and self.model.startswith("gemini-2.5-flash")
-                    else None)  # Pro models refuse a zero budget
+        thinking = (
+            types.ThinkingConfig(thinking_budget=self.settings.thinking_budget)
+            if self.settings.thinking_budget is not None and self.model.startswith("gemini-2.5-flash")
+            else None
+        )  # Pro models refuse a zero budget
         return types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION, temperature=self.settings.temperature,
-            response_mime_type="application/json", response_schema=prompt_for(asset_type).schema,
-            thinking_config=thinking, http_options=types.HttpOptions(timeout=timeout_ms),
-            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
+            system_instruction=SYSTEM_INSTRUCTION,
+            temperature=self.settings.temperature,
+            response_mime_type="application/json",
+            response_schema=prompt_for(asset_type).schema,
+            thinking_config=thinking,
+            http_options=types.HttpOptions(timeout=timeout_ms),
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
 
     def _delay(self, attempt: int, error: Exception) -> float:
         with self._rng_lock:
-            delay = backoff_delay(attempt, initial_s=self.settings.initial_backoff_s,
-                                  max_s=self.settings.max_backoff_s, rng=self._rng)
+            delay = backoff_delay(
+                attempt, initial_s=self.settings.initial_backoff_s, max_s=self.settings.max_backoff_s, rng=self._rng
+            )
         hinted = server_retry_delay(error) if isinstance(error, errors.APIError) else 0.0
         return max(delay, min(hinted, self.settings.max_backoff_s))
 
     def _result(self, call: _Call, start: float, status: str, **fields: Any) -> Description:
-        cost = estimate_cost(self.model, call.tokens_in, call.tokens_out,
-                             price_in_per_mtok=self.settings.price_in_per_mtok,
-                             price_out_per_mtok=self.settings.price_out_per_mtok)
-        return Description(status, self.backend, self.model, self.prompt_version, tokens_in=call.tokens_in,
-                           tokens_out=call.tokens_out, cost_usd=cost, attempts=call.attempts,
-                           seconds=time.monotonic() - start, **fields)
+        cost = estimate_cost(
+            self.model,
+            call.tokens_in,
+            call.tokens_out,
+            price_in_per_mtok=self.settings.price_in_per_mtok,
+            price_out_per_mtok=self.settings.price_out_per_mtok,
+        )
+        return Description(
+            status,
+            self.backend,
+            self.model,
+            self.prompt_version,
+            tokens_in=call.tokens_in,
+            tokens_out=call.tokens_out,
+            cost_usd=cost,
+            attempts=call.attempts,
+            seconds=time.monotonic() - start,
+            **fields,
+        )
 
 
 class _Call:

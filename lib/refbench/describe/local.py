@@ -24,14 +24,37 @@ LOCAL_VERSION = "local-v1"
 
 # Named colours (sRGB) the dominant colours are snapped to, by nearest CIE76 distance in Lab.
 PALETTE: dict[str, tuple[int, int, int]] = {
-    "black": (20, 20, 20), "charcoal": (54, 69, 79), "dark grey": (90, 90, 90), "grey": (128, 128, 128),
-    "silver": (192, 192, 192), "white": (245, 245, 245), "ivory": (255, 250, 230), "beige": (222, 205, 170),
-    "tan": (210, 180, 140), "peach": (240, 190, 160), "brown": (120, 72, 40), "dark brown": (70, 45, 30),
-    "sienna": (160, 82, 45), "maroon": (110, 20, 30), "red": (200, 30, 35), "crimson": (220, 20, 60),
-    "pink": (240, 150, 170), "orange": (240, 130, 30), "gold": (220, 175, 40), "yellow": (245, 225, 60),
-    "olive": (128, 128, 40), "dark green": (30, 80, 40), "green": (60, 150, 60), "sage": (150, 170, 130),
-    "teal": (0, 128, 128), "sky blue": (135, 190, 235), "blue": (40, 90, 200), "navy": (25, 35, 90),
-    "slate blue": (90, 110, 150), "purple": (110, 50, 140), "lavender": (190, 170, 220),
+    "black": (20, 20, 20),
+    "charcoal": (54, 69, 79),
+    "dark grey": (90, 90, 90),
+    "grey": (128, 128, 128),
+    "silver": (192, 192, 192),
+    "white": (245, 245, 245),
+    "ivory": (255, 250, 230),
+    "beige": (222, 205, 170),
+    "tan": (210, 180, 140),
+    "peach": (240, 190, 160),
+    "brown": (120, 72, 40),
+    "dark brown": (70, 45, 30),
+    "sienna": (160, 82, 45),
+    "maroon": (110, 20, 30),
+    "red": (200, 30, 35),
+    "crimson": (220, 20, 60),
+    "pink": (240, 150, 170),
+    "orange": (240, 130, 30),
+    "gold": (220, 175, 40),
+    "yellow": (245, 225, 60),
+    "olive": (128, 128, 40),
+    "dark green": (30, 80, 40),
+    "green": (60, 150, 60),
+    "sage": (150, 170, 130),
+    "teal": (0, 128, 128),
+    "sky blue": (135, 190, 235),
+    "blue": (40, 90, 200),
+    "navy": (25, 35, 90),
+    "slate blue": (90, 110, 150),
+    "purple": (110, 50, 140),
+    "lavender": (190, 170, 220),
 }
 
 
@@ -125,8 +148,17 @@ def describe_sharpness(sharpness: float) -> str:
 
 def describe_exposure(exposure: float) -> str:
     """Words for a mean luma in [0, 1]."""
-    return ("very dark" if exposure < 0.2 else "dark" if exposure < 0.35 else "evenly exposed" if exposure < 0.65
-            else "bright" if exposure < 0.8 else "overexposed")
+    return (
+        "very dark"
+        if exposure < 0.2
+        else "dark"
+        if exposure < 0.35
+        else "evenly exposed"
+        if exposure < 0.65
+        else "bright"
+        if exposure < 0.8
+        else "overexposed"
+    )
 
 
 def describe_yaw(yaw: float) -> str:
@@ -177,35 +209,57 @@ class LocalDescriber:
             with Image.open(asset.crop_path) as image:
                 crop_rgb = np.asarray(image.convert("RGB"))
         except OSError as error:
-            return Description("error", self.backend, self.model, self.prompt_version,
-                               reason=f"crop unreadable: {asset.crop_path}: {error}")
+            return Description(
+                "error",
+                self.backend,
+                self.model,
+                self.prompt_version,
+                reason=f"crop unreadable: {asset.crop_path}: {error}",
+            )
         colours = dominant_colours(crop_rgb, k=self.n_colours, sample_side=self.sample_side)
-        build = _character if asset.asset_type == "character" else (
-            _environment if asset.asset_type == "environment" else _object)
+        build = (
+            _character
+            if asset.asset_type == "character"
+            else (_environment if asset.asset_type == "environment" else _object)
+        )
         reverse_prompt, visual, name, score, details = build(asset, crop_rgb, colours)
         details["colours"] = [{"name": c.name, "rgb": list(c.rgb), "share": round(c.share, 3)} for c in colours]
-        return Description("ok", self.backend, self.model, self.prompt_version, reverse_prompt=reverse_prompt,
-                           visual_description=visual, suggested_name=name, suitability=to_suitability(score),
-                           seconds=time.perf_counter() - start, details=details)
+        return Description(
+            "ok",
+            self.backend,
+            self.model,
+            self.prompt_version,
+            reverse_prompt=reverse_prompt,
+            visual_description=visual,
+            suggested_name=name,
+            suitability=to_suitability(score),
+            seconds=time.perf_counter() - start,
+            details=details,
+        )
 
 
-def _character(asset: AssetFacts, crop_rgb: np.ndarray,
-               colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
+def _character(
+    asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour]
+) -> tuple[str, str, str, float, dict]:
     face = asset.face
     if face is None:  # an identity without measured faces: fall back to crop measures
         return _object(asset, crop_rgb, colours)
     pose, size = describe_yaw(face.yaw), face_size_factor(face.width_frac)
     band = "inside" if size == 1.0 else "outside"
-    prompt = (f"Head-and-shoulders photo of a person, {pose} (yaw {face.yaw:+.0f}°), face filling "
-              f"{face.width_frac:.0%} of the frame width, {describe_sharpness(face.sharpness)} focus, "
-              f"{describe_exposure(face.exposure)} lighting; colour palette {_palette_text(colours)}; "
-              f"photographed in a {asset.image_wh[0]}×{asset.image_wh[1]} photo.")
-    visual = (f"Keep the same face: {pose} with yaw {face.yaw:+.1f}° (camera terms), face width "
-              f"{face.width_frac:.1%} of the image ({band} the {BEST_WIDTH_BAND[0]:.0%}–{BEST_WIDTH_BAND[1]:.0%} "
-              f"band generators keep best), sharpness {face.sharpness:.0f}, exposure {face.exposure:.2f}, "
-              f"face quality {face.quality_score:.2f}, detector score {face.det_score:.2f}; seen in "
-              f"{face.n_faces} photo{'s' if face.n_faces != 1 else ''}; dominant colours "
-              f"{_palette_text(colours, n=4)}.")
+    prompt = (
+        f"Head-and-shoulders photo of a person, {pose} (yaw {face.yaw:+.0f}°), face filling "
+        f"{face.width_frac:.0%} of the frame width, {describe_sharpness(face.sharpness)} focus, "
+        f"{describe_exposure(face.exposure)} lighting; colour palette {_palette_text(colours)}; "
+        f"photographed in a {asset.image_wh[0]}×{asset.image_wh[1]} photo."
+    )
+    visual = (
+        f"Keep the same face: {pose} with yaw {face.yaw:+.1f}° (camera terms), face width "
+        f"{face.width_frac:.1%} of the image ({band} the {BEST_WIDTH_BAND[0]:.0%}–{BEST_WIDTH_BAND[1]:.0%} "
+        f"band generators keep best), sharpness {face.sharpness:.0f}, exposure {face.exposure:.2f}, "
+        f"face quality {face.quality_score:.2f}, detector score {face.det_score:.2f}; seen in "
+        f"{face.n_faces} photo{'s' if face.n_faces != 1 else ''}; dominant colours "
+        f"{_palette_text(colours, n=4)}."
+    )
     name = f"{pose.split(' turned')[0].split(' facing')[0].title()} Portrait, {colours[0].name.title()} Tones"
     score = face.quality_score * size
     details = {"pose": pose, "face_width_frac": face.width_frac, "yaw": face.yaw, "size_factor": size}
@@ -218,36 +272,50 @@ def _object(asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour])
     height, width = crop_rgb.shape[:2]
     confidence = asset.confidence if asset.confidence is not None else 0.5
     kind = {"vehicle": "vehicle", "animal": "animal"}.get(asset.asset_type, "object")
-    prompt = (f"Photo of a {colours[0].name} {asset.label} ({kind}), mostly {_palette_text(colours)}, "
-              f"{describe_sharpness(sharpness)} focus, {describe_exposure(exposure)}, "
-              f"{'close-up' if area > 0.25 else 'medium shot' if area > 0.05 else 'small in a wide shot'}, "
-              f"placed {where} of the frame.")
-    visual = (f"Keep the same {asset.label}: dominant colours {_palette_text(colours, n=4)}; it covers {area:.1%} "
-              f"of its {asset.image_wh[0]}×{asset.image_wh[1]} photo ({where}); crop {width}×{height} px, "
-              f"sharpness {sharpness:.0f}, exposure {exposure:.2f}, detector confidence {confidence:.2f}.")
+    prompt = (
+        f"Photo of a {colours[0].name} {asset.label} ({kind}), mostly {_palette_text(colours)}, "
+        f"{describe_sharpness(sharpness)} focus, {describe_exposure(exposure)}, "
+        f"{'close-up' if area > 0.25 else 'medium shot' if area > 0.05 else 'small in a wide shot'}, "
+        f"placed {where} of the frame."
+    )
+    visual = (
+        f"Keep the same {asset.label}: dominant colours {_palette_text(colours, n=4)}; it covers {area:.1%} "
+        f"of its {asset.image_wh[0]}×{asset.image_wh[1]} photo ({where}); crop {width}×{height} px, "
+        f"sharpness {sharpness:.0f}, exposure {exposure:.2f}, detector confidence {confidence:.2f}."
+    )
     resolution = float(np.clip(min(width, height) / 256.0, 0.0, 1.0))
     score = _geometric_mean([confidence, resolution, _sharp_factor(sharpness), _exposure_factor(exposure)])
-    details = {"area_frac": area, "placement": where, "sharpness": sharpness, "exposure": exposure,
-               "crop_wh": [width, height]}
+    details = {
+        "area_frac": area,
+        "placement": where,
+        "sharpness": sharpness,
+        "exposure": exposure,
+        "crop_wh": [width, height],
+    }
     return prompt, visual, f"{colours[0].name.title()} {asset.label.title()}", score, details
 
 
-def _environment(asset: AssetFacts, crop_rgb: np.ndarray,
-                 colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
+def _environment(
+    asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour]
+) -> tuple[str, str, str, float, dict]:
     sharpness, exposure = image_measures(crop_rgb)
     width, height = asset.image_wh
     things = ", ".join(f"{n} {c}" if n > 1 else c for c, n in sorted(asset.scene_objects.items())) or "no objects"
-    people = f"{asset.scene_faces} small face{'s' if asset.scene_faces != 1 else ''}" if asset.scene_faces \
-        else "no faces"
+    people = (
+        f"{asset.scene_faces} small face{'s' if asset.scene_faces != 1 else ''}" if asset.scene_faces else "no faces"
+    )
     orientation = "landscape" if width > height * 1.1 else "portrait" if height > width * 1.1 else "square"
-    prompt = (f"Wide {orientation} scene, {colours[0].name} and {colours[min(1, len(colours) - 1)].name} palette "
-              f"({_palette_text(colours)}), {describe_exposure(exposure)}, {describe_sharpness(sharpness)} detail; "
-              f"visible: {things}; {people}.")
-    visual = (f"Keep the place: palette {_palette_text(colours, n=4)}; detected {things}; {people}; "
-              f"{width}×{height} {orientation} frame, sharpness {sharpness:.0f}, exposure {exposure:.2f}.")
+    prompt = (
+        f"Wide {orientation} scene, {colours[0].name} and {colours[min(1, len(colours) - 1)].name} palette "
+        f"({_palette_text(colours)}), {describe_exposure(exposure)}, {describe_sharpness(sharpness)} detail; "
+        f"visible: {things}; {people}."
+    )
+    visual = (
+        f"Keep the place: palette {_palette_text(colours, n=4)}; detected {things}; {people}; "
+        f"{width}×{height} {orientation} frame, sharpness {sharpness:.0f}, exposure {exposure:.2f}."
+    )
     resolution = float(np.clip(min(width, height) / 720.0, 0.0, 1.0))
     score = _geometric_mean([resolution, _sharp_factor(sharpness), _exposure_factor(exposure)])
     main = f" With {max(asset.scene_objects, key=asset.scene_objects.get).title()}" if asset.scene_objects else ""
-    details = {"sharpness": sharpness, "exposure": exposure, "objects": asset.scene_objects,
-               "faces": asset.scene_faces}
+    details = {"sharpness": sharpness, "exposure": exposure, "objects": asset.scene_objects, "faces": asset.scene_faces}
     return prompt, visual, f"{colours[0].name.title()} Scene{main}", score, details

@@ -21,16 +21,27 @@ SYSTEM_INSTRUCTION = (
 
 
 class _Common(BaseModel):
-    reverse_prompt: str = Field(description=(
-        "One paragraph (40-90 words) that would make an image generator recreate this exact subject: "
-        "subject first, then the details that make it recognisable, then framing, lighting and background."))
-    visual_description: str = Field(description=(
-        "The visual facts that must stay the same in every shot that uses this reference, as a short list "
-        "in one paragraph (colours, shapes, materials, marks)."))
+    reverse_prompt: str = Field(
+        description=(
+            "One paragraph (40-90 words) that would make an image generator recreate this exact subject: "
+            "subject first, then the details that make it recognisable, then framing, lighting and background."
+        )
+    )
+    visual_description: str = Field(
+        description=(
+            "The visual facts that must stay the same in every shot that uses this reference, as a short list "
+            "in one paragraph (colours, shapes, materials, marks)."
+        )
+    )
     suggested_name: str = Field(description="A 2-4 word human-friendly name for the asset, e.g. 'Red Vintage Bicycle'.")
-    suitability: int = Field(ge=1, le=10, description=(
-        "How useful this crop is as a generator reference, 1 (useless: blurred, tiny, occluded) to 10 (sharp, "
-        "well lit, subject fully visible and large)."))
+    suitability: int = Field(
+        ge=1,
+        le=10,
+        description=(
+            "How useful this crop is as a generator reference, 1 (useless: blurred, tiny, occluded) to 10 (sharp, "
+            "well lit, subject fully visible and large)."
+        ),
+    )
     suitability_reason: str = Field(description="One sentence: what raises or lowers the suitability.")
 
 
@@ -40,9 +51,12 @@ class CharacterDescription(_Common):
     face: str = Field(description="Face shape and distinctive features: eyebrows, glasses, moles, makeup.")
     expression: str
     clothing: str = Field(description="Visible clothing and accessories with colours.")
-    pose_and_view: str = Field(description=(
-        "Head pose in CAMERA terms ('facing camera-left'); say 'subject's left' only when you mean the person's "
-        "own side."))
+    pose_and_view: str = Field(
+        description=(
+            "Head pose in CAMERA terms ('facing camera-left'); say 'subject's left' only when you mean the person's "
+            "own side."
+        )
+    )
     lighting: str
 
 
@@ -99,31 +113,62 @@ class AssetPrompt:
     schema: type[_Common]
 
 
-PROMPTS: dict[str, AssetPrompt] = {p.asset_type: p for p in (
-    AssetPrompt("character", (
-        "The image is a face crop of one person (a CHARACTER reference). Describe the person so a generator keeps "
-        "their identity: apparent age, hair, face shape and distinctive features, expression, clothing, head pose "
-        "and lighting. Do not name or guess who the person is."), CharacterDescription),
-    AssetPrompt("prop", (
-        "The image is a crop of one object (a PROP reference). Describe the object so a generator reproduces it "
-        "exactly: kind, materials, colours and where they are, shape and proportions, text/logos/patterns, "
-        "scale. Ignore the background."), PropDescription),
-    AssetPrompt("animal", (
-        "The image is a crop of one animal (a creature reference). Describe species, likely breed, coat colours "
-        "and pattern, distinctive markings and pose, so the same individual animal can be generated again."),
-        AnimalDescription),
-    AssetPrompt("vehicle", (
-        "The image is a crop of one vehicle (a VEHICLE reference). Describe kind, likely make/model/era, body "
-        "colour, distinctive features (wheels, lights, decals, damage) and the side facing the camera."),
-        VehicleDescription),
-    AssetPrompt("environment", (
-        "The image is a whole scene (an ENVIRONMENT reference). Describe the place so a generator can put other "
-        "subjects into it: setting, time of day, weather, lighting, the elements that define it, camera and "
-        "colour palette. Mention people or animals only as part of the scene."), EnvironmentDescription),
-    AssetPrompt("style", (
-        "The image is a STYLE reference. Describe how it looks, not what it shows: medium, palette, lighting, "
-        "composition, texture and grain, era or art movement."), StyleDescription),
-)}
+PROMPTS: dict[str, AssetPrompt] = {
+    p.asset_type: p
+    for p in (
+        AssetPrompt(
+            "character",
+            (
+                "The image is a face crop of one person (a CHARACTER reference). Describe the person so a generator keeps "
+                "their identity: apparent age, hair, face shape and distinctive features, expression, clothing, head pose "
+                "and lighting. Do not name or guess who the person is."
+            ),
+            CharacterDescription,
+        ),
+        AssetPrompt(
+            "prop",
+            (
+                "The image is a crop of one object (a PROP reference). Describe the object so a generator reproduces it "
+                "exactly: kind, materials, colours and where they are, shape and proportions, text/logos/patterns, "
+                "scale. Ignore the background."
+            ),
+            PropDescription,
+        ),
+        AssetPrompt(
+            "animal",
+            (
+                "The image is a crop of one animal (a creature reference). Describe species, likely breed, coat colours "
+                "and pattern, distinctive markings and pose, so the same individual animal can be generated again."
+            ),
+            AnimalDescription,
+        ),
+        AssetPrompt(
+            "vehicle",
+            (
+                "The image is a crop of one vehicle (a VEHICLE reference). Describe kind, likely make/model/era, body "
+                "colour, distinctive features (wheels, lights, decals, damage) and the side facing the camera."
+            ),
+            VehicleDescription,
+        ),
+        AssetPrompt(
+            "environment",
+            (
+                "The image is a whole scene (an ENVIRONMENT reference). Describe the place so a generator can put other "
+                "subjects into it: setting, time of day, weather, lighting, the elements that define it, camera and "
+                "colour palette. Mention people or animals only as part of the scene."
+            ),
+            EnvironmentDescription,
+        ),
+        AssetPrompt(
+            "style",
+            (
+                "The image is a STYLE reference. Describe how it looks, not what it shows: medium, palette, lighting, "
+                "composition, texture and grain, era or art movement."
+            ),
+            StyleDescription,
+        ),
+    )
+}
 
 
 def prompt_for(asset_type: str) -> AssetPrompt:

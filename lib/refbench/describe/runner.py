@@ -80,41 +80,80 @@ ORDER BY v.asset_type, v.tag, v.asset_id
 def load_assets(con: duckdb.DuckDBPyConnection) -> list[tuple[AssetFacts | None, str, str]]:
     """Every active asset's facts; rows whose crop file is missing come as (None, asset_id, reason)."""
     scenes = _scene_objects(con)
-    faces = dict(con.execute(
-        "SELECT image_id, max(n) FROM (SELECT image_id, face_model, count(*) AS n FROM faces GROUP BY ALL)"
-        " GROUP BY image_id").fetchall())
+    faces = dict(
+        con.execute(
+            "SELECT image_id, max(n) FROM (SELECT image_id, face_model, count(*) AS n FROM faces GROUP BY ALL)"
+            " GROUP BY image_id"
+        ).fetchall()
+    )
     out = []
     for row in con.execute(_ASSETS_SQL).fetchall():
-        (asset_id, tag, asset_type, label, crop, width, height, image_id, confidence, det_bbox, face_bbox,
-         *face_figures, n_faces) = row
+        (
+            asset_id,
+            tag,
+            asset_type,
+            label,
+            crop,
+            width,
+            height,
+            image_id,
+            confidence,
+            det_bbox,
+            face_bbox,
+            *face_figures,
+            n_faces,
+        ) = row
         crop_path = Path(crop)
         if not crop_path.is_file():
             out.append((None, asset_id, f"crop file missing: {crop_path}"))
             continue
-        face = FaceFacts(*(float(v) for v in face_figures), n_faces=int(n_faces or 1)) \
-            if asset_type == "character" and face_figures[0] is not None else None
+        face = (
+            FaceFacts(*(float(v) for v in face_figures), n_faces=int(n_faces or 1))
+            if asset_type == "character" and face_figures[0] is not None
+            else None
+        )
         bbox = face_bbox if asset_type == "character" else det_bbox
-        out.append((AssetFacts(
-            asset_id=asset_id, tag=tag, asset_type=asset_type, label="person" if asset_type == "character" else label,
-            crop_path=crop_path, content_sha256=content_sha256(crop_path), image_wh=(int(width), int(height)),
-            bbox_xyxy=tuple(float(v) for v in bbox) if bbox is not None else None,
-            confidence=float(confidence) if confidence is not None else None, face=face,
-            scene_objects=scenes.get(image_id, {}) if asset_type == "environment" else {},
-            scene_faces=int(faces.get(image_id, 0))), asset_id, ""))
+        out.append(
+            (
+                AssetFacts(
+                    asset_id=asset_id,
+                    tag=tag,
+                    asset_type=asset_type,
+                    label="person" if asset_type == "character" else label,
+                    crop_path=crop_path,
+                    content_sha256=content_sha256(crop_path),
+                    image_wh=(int(width), int(height)),
+                    bbox_xyxy=tuple(float(v) for v in bbox) if bbox is not None else None,
+                    confidence=float(confidence) if confidence is not None else None,
+                    face=face,
+                    scene_objects=scenes.get(image_id, {}) if asset_type == "environment" else {},
+                    scene_faces=int(faces.get(image_id, 0)),
+                ),
+                asset_id,
+                "",
+            )
+        )
     return out
 
 
 def _scene_objects(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
-    rows = con.execute("SELECT image_id, class_name, count(*) FROM detections WHERE confidence >= ?"
-                       " GROUP BY ALL ORDER BY ALL", [SCENE_MIN_CONFIDENCE]).fetchall()
+    rows = con.execute(
+        "SELECT image_id, class_name, count(*) FROM detections WHERE confidence >= ? GROUP BY ALL ORDER BY ALL",
+        [SCENE_MIN_CONFIDENCE],
+    ).fetchall()
     scenes: dict[str, dict[str, int]] = {}
     for image_id, class_name, n in rows:
         scenes.setdefault(image_id, {})[class_name] = int(n)
     return scenes
 
 
-def describe_assets(con_or_settings: duckdb.DuckDBPyConnection | Settings, describer: Describer, *,
-                    force: bool = False, progress: bool = False) -> DescribeSummary:
+def describe_assets(
+    con_or_settings: duckdb.DuckDBPyConnection | Settings,
+    describer: Describer,
+    *,
+    force: bool = False,
+    progress: bool = False,
+) -> DescribeSummary:
     """Describe the active assets that have no cached description for this describer; write the registry.
 
     Args:
@@ -131,12 +170,28 @@ def describe_assets(con_or_settings: duckdb.DuckDBPyConnection | Settings, descr
     if not own:
         store.migrate(con)
     run_id = new_run_id("describe")
-    summary = DescribeSummary(run_id, describer.backend, describer.model, describer.prompt_version,
-                              database=con_or_settings.database if own else None)
-    store.start_run(con, run_id=run_id, kind="describe", parameters={
-        "backend": describer.backend, "model": describer.model, "prompt_version": describer.prompt_version,
-        "force": force, "concurrency": describer.concurrency}, versions=package_versions(),
-        git_commit=git_commit(), execution_provider=None)
+    summary = DescribeSummary(
+        run_id,
+        describer.backend,
+        describer.model,
+        describer.prompt_version,
+        database=con_or_settings.database if own else None,
+    )
+    store.start_run(
+        con,
+        run_id=run_id,
+        kind="describe",
+        parameters={
+            "backend": describer.backend,
+            "model": describer.model,
+            "prompt_version": describer.prompt_version,
+            "force": force,
+            "concurrency": describer.concurrency,
+        },
+        versions=package_versions(),
+        git_commit=git_commit(),
+        execution_provider=None,
+    )
     start = time.perf_counter()
     recorder = _Recorder(con, summary)
     try:
@@ -157,29 +212,55 @@ def describe_assets(con_or_settings: duckdb.DuckDBPyConnection | Settings, descr
     return summary
 
 
-def _apply_cache(con: duckdb.DuckDBPyConnection, assets: list[tuple[AssetFacts | None, str, str]],
-                 describer: Describer, recorder: _Recorder, *, force: bool) -> list[AssetFacts]:
+def _apply_cache(
+    con: duckdb.DuckDBPyConnection,
+    assets: list[tuple[AssetFacts | None, str, str]],
+    describer: Describer,
+    recorder: _Recorder,
+    *,
+    force: bool,
+) -> list[AssetFacts]:
     """Fill assets from the cache; record missing crops; return the assets still to describe."""
     recorder.summary.assets = len(assets)
-    cache = {} if force else {row[0]: row[1:] for row in con.execute(
-        "SELECT cache_key, status, reverse_prompt, visual_description, suggested_name, suitability"
-        " FROM descriptions WHERE backend = ? AND model = ? AND prompt_version = ?",
-        [describer.backend, describer.model, describer.prompt_version]).fetchall()}
+    cache = (
+        {}
+        if force
+        else {
+            row[0]: row[1:]
+            for row in con.execute(
+                "SELECT cache_key, status, reverse_prompt, visual_description, suggested_name, suitability"
+                " FROM descriptions WHERE backend = ? AND model = ? AND prompt_version = ?",
+                [describer.backend, describer.model, describer.prompt_version],
+            ).fetchall()
+        }
+    )
     pending = []
     for facts, asset_id, problem in assets:
         if facts is None:
-            recorder.call(asset_id, None, Description("error", describer.backend, describer.model,
-                                                      describer.prompt_version, reason=problem, attempts=0))
-        elif (cached := cache.get(cache_key(facts.content_sha256, backend=describer.backend, model=describer.model,
-                                            prompt_version=describer.prompt_version))) is not None:
+            recorder.call(
+                asset_id,
+                None,
+                Description(
+                    "error", describer.backend, describer.model, describer.prompt_version, reason=problem, attempts=0
+                ),
+            )
+        elif (
+            cached := cache.get(
+                cache_key(
+                    facts.content_sha256,
+                    backend=describer.backend,
+                    model=describer.model,
+                    prompt_version=describer.prompt_version,
+                )
+            )
+        ) is not None:
             recorder.cached(asset_id, cached)
         else:
             pending.append(facts)
     return pending
 
 
-def _describe_pending(pending: list[AssetFacts], describer: Describer, recorder: _Recorder, *,
-                      progress: bool) -> None:
+def _describe_pending(pending: list[AssetFacts], describer: Describer, recorder: _Recorder, *, progress: bool) -> None:
     """Describe in ``describer.concurrency`` threads; all writes happen in the calling thread."""
     with ThreadPoolExecutor(max_workers=max(1, describer.concurrency), thread_name_prefix="describe") as pool:
         futures = {pool.submit(describer.describe, facts): facts for facts in pending}
@@ -194,8 +275,13 @@ def _describe_pending(pending: list[AssetFacts], describer: Describer, recorder:
                 description = future.result()
             except Exception as error:  # a describer bug must not lose the other assets' results
                 log.exception("describer %s failed on %s", describer.backend, facts.tag)
-                description = Description("error", describer.backend, describer.model, describer.prompt_version,
-                                          reason=f"{type(error).__name__}: {error}")
+                description = Description(
+                    "error",
+                    describer.backend,
+                    describer.model,
+                    describer.prompt_version,
+                    reason=f"{type(error).__name__}: {error}",
+                )
             recorder.call(facts.asset_id, facts, description)
 
 
@@ -206,8 +292,9 @@ class _Recorder:
     asset's columns — ok fills them, blocked empties them (the asset stays; the reason is in the call).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, summary: DescribeSummary, *, batch: int = 16,
-                 max_wait_s: float = 5.0) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, summary: DescribeSummary, *, batch: int = 16, max_wait_s: float = 5.0
+    ) -> None:
         self.con, self.summary, self.batch, self.max_wait_s = con, summary, batch, max_wait_s
         self.calls: list[dict] = []
         self.cache_rows: list[list] = []
@@ -222,22 +309,60 @@ class _Recorder:
 
     def call(self, asset_id: str, facts: AssetFacts | None, result: Description) -> None:
         """Record one describer call."""
-        key = cache_key(facts.content_sha256, backend=result.backend, model=result.model,
-                        prompt_version=result.prompt_version) if facts else None
-        self.calls.append({
-            "call_id": f"{self.summary.run_id}/{asset_id}", "run_id": self.summary.run_id, "asset_id": asset_id,
-            "cache_key": key, "content_sha256": facts.content_sha256 if facts else None, "backend": result.backend,
-            "model": result.model, "prompt_version": result.prompt_version, "status": result.status,
-            "reason": result.reason or None, "tokens_in": result.tokens_in, "tokens_out": result.tokens_out,
-            "cost_usd": result.cost_usd, "attempts": result.attempts, "seconds": result.seconds,
-            "created_at": store.now()})
+        key = (
+            cache_key(
+                facts.content_sha256, backend=result.backend, model=result.model, prompt_version=result.prompt_version
+            )
+            if facts
+            else None
+        )
+        self.calls.append(
+            {
+                "call_id": f"{self.summary.run_id}/{asset_id}",
+                "run_id": self.summary.run_id,
+                "asset_id": asset_id,
+                "cache_key": key,
+                "content_sha256": facts.content_sha256 if facts else None,
+                "backend": result.backend,
+                "model": result.model,
+                "prompt_version": result.prompt_version,
+                "status": result.status,
+                "reason": result.reason or None,
+                "tokens_in": result.tokens_in,
+                "tokens_out": result.tokens_out,
+                "cost_usd": result.cost_usd,
+                "attempts": result.attempts,
+                "seconds": result.seconds,
+                "created_at": store.now(),
+            }
+        )
         if facts is not None and result.status in CACHED_STATUSES:
-            self.cache_rows.append([
-                key, facts.content_sha256, result.backend, result.model, result.prompt_version, result.status,
-                result.reason or None, result.reverse_prompt, result.visual_description, result.suggested_name,
-                result.suitability, json.dumps(result.details, default=str)])
-            self.asset_rows.append(_asset_values(asset_id, result.status, result.reverse_prompt,
-                                                 result.visual_description, result.suggested_name, result.suitability))
+            self.cache_rows.append(
+                [
+                    key,
+                    facts.content_sha256,
+                    result.backend,
+                    result.model,
+                    result.prompt_version,
+                    result.status,
+                    result.reason or None,
+                    result.reverse_prompt,
+                    result.visual_description,
+                    result.suggested_name,
+                    result.suitability,
+                    json.dumps(result.details, default=str),
+                ]
+            )
+            self.asset_rows.append(
+                _asset_values(
+                    asset_id,
+                    result.status,
+                    result.reverse_prompt,
+                    result.visual_description,
+                    result.suggested_name,
+                    result.suitability,
+                )
+            )
         summary = self.summary
         summary.calls += 1
         summary.by_status[result.status] += 1
@@ -262,10 +387,15 @@ class _Recorder:
                 self.con.executemany(
                     "INSERT OR REPLACE INTO descriptions (cache_key, content_sha256, backend, model, prompt_version,"
                     " status, reason, reverse_prompt, visual_description, suggested_name, suitability, details)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.cache_rows)
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self.cache_rows,
+                )
             if self.asset_rows:
-                self.con.executemany("UPDATE assets SET reverse_prompt = ?, visual_description = ?,"
-                                     " suggested_name = ?, suitability = ? WHERE asset_id = ?", self.asset_rows)
+                self.con.executemany(
+                    "UPDATE assets SET reverse_prompt = ?, visual_description = ?,"
+                    " suggested_name = ?, suitability = ? WHERE asset_id = ?",
+                    self.asset_rows,
+                )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
@@ -273,8 +403,14 @@ class _Recorder:
         self.calls, self.cache_rows, self.asset_rows = [], [], []
 
 
-def _asset_values(asset_id: str, status: str, reverse_prompt: str | None, visual_description: str | None,
-                  suggested_name: str | None, suitability: float | None) -> list:
+def _asset_values(
+    asset_id: str,
+    status: str,
+    reverse_prompt: str | None,
+    visual_description: str | None,
+    suggested_name: str | None,
+    suitability: float | None,
+) -> list:
     """UPDATE parameters: ok fills the description, blocked leaves it empty."""
     if status != "ok":
         return [None, None, None, None, asset_id]
@@ -282,9 +418,17 @@ def _asset_values(asset_id: str, status: str, reverse_prompt: str | None, visual
 
 
 def _log_summary(con: duckdb.DuckDBPyConnection, summary: DescribeSummary) -> None:
-    store.log_metrics(con, summary.run_id, [
-        ("describe_assets", summary.assets, "assets"), ("describe_cached", summary.cached, "assets"),
-        ("describe_calls", summary.calls, "calls"),
-        *[(f"describe_{status}", n, "assets") for status, n in summary.by_status.items()],
-        ("describe_tokens_in", summary.tokens_in, "tokens"), ("describe_tokens_out", summary.tokens_out, "tokens"),
-        ("describe_cost", summary.cost_usd, "USD"), ("describe_seconds", summary.seconds, "s")])
+    store.log_metrics(
+        con,
+        summary.run_id,
+        [
+            ("describe_assets", summary.assets, "assets"),
+            ("describe_cached", summary.cached, "assets"),
+            ("describe_calls", summary.calls, "calls"),
+            *[(f"describe_{status}", n, "assets") for status, n in summary.by_status.items()],
+            ("describe_tokens_in", summary.tokens_in, "tokens"),
+            ("describe_tokens_out", summary.tokens_out, "tokens"),
+            ("describe_cost", summary.cost_usd, "USD"),
+            ("describe_seconds", summary.seconds, "s"),
+        ],
+    )

@@ -32,56 +32,89 @@ IMAGE_TILE_TOKENS = 258  # Gemini 2.x: an image <= 384 px both sides, or each 76
 RECORDED: dict[str, dict[str, Any]] = {
     "character": {
         "reverse_prompt": "Head-and-shoulders photo of a man in his fifties with short grey hair, a clean-shaven "
-                          "oval face and a calm, slight smile, wearing a dark navy suit, white shirt and a blue tie; "
-                          "facing the camera, soft frontal daylight, blurred neutral background.",
+        "oval face and a calm, slight smile, wearing a dark navy suit, white shirt and a blue tie; "
+        "facing the camera, soft frontal daylight, blurred neutral background.",
         "visual_description": "Short grey hair, oval face, brown eyes, slight smile, navy suit, white shirt, blue "
-                              "tie, frontal head pose.",
-        "suggested_name": "Grey-Haired Man In Navy Suit", "suitability": 8,
+        "tie, frontal head pose.",
+        "suggested_name": "Grey-Haired Man In Navy Suit",
+        "suitability": 8,
         "suitability_reason": "Sharp, frontal and evenly lit; the face is large in the crop.",
-        "apparent_age_range": "50-60", "hair": "short, grey, neatly combed", "face": "oval face, straight eyebrows",
-        "expression": "calm slight smile", "clothing": "navy suit, white shirt, blue tie",
-        "pose_and_view": "frontal, looking at the camera", "lighting": "soft frontal daylight"},
+        "apparent_age_range": "50-60",
+        "hair": "short, grey, neatly combed",
+        "face": "oval face, straight eyebrows",
+        "expression": "calm slight smile",
+        "clothing": "navy suit, white shirt, blue tie",
+        "pose_and_view": "frontal, looking at the camera",
+        "lighting": "soft frontal daylight",
+    },
     "prop": {
         "reverse_prompt": "Close-up product photo of a silk necktie with a diagonal stripe pattern in deep red and "
-                          "navy, knotted in a neat four-in-hand knot, soft studio light, plain background.",
+        "navy, knotted in a neat four-in-hand knot, soft studio light, plain background.",
         "visual_description": "Deep red silk tie with thin navy diagonal stripes, four-in-hand knot, glossy sheen.",
-        "suggested_name": "Red Striped Silk Tie", "suitability": 6,
+        "suggested_name": "Red Striped Silk Tie",
+        "suitability": 6,
         "suitability_reason": "Object fully visible but partly covered by a jacket.",
-        "object_kind": "necktie", "materials": "silk", "colours": "deep red body, navy stripes",
-        "shape_and_proportions": "long narrow tapered blade", "markings": "diagonal stripes",
-        "scale_cues": "worn by an adult"},
+        "object_kind": "necktie",
+        "materials": "silk",
+        "colours": "deep red body, navy stripes",
+        "shape_and_proportions": "long narrow tapered blade",
+        "markings": "diagonal stripes",
+        "scale_cues": "worn by an adult",
+    },
     "animal": {
         "reverse_prompt": "Photo of a medium-sized dog with a short tan and white coat, floppy ears and a dark "
-                          "muzzle, standing on grass and looking to camera-left, late afternoon light.",
+        "muzzle, standing on grass and looking to camera-left, late afternoon light.",
         "visual_description": "Tan and white short coat, white chest blaze, floppy ears, dark muzzle.",
-        "suggested_name": "Tan And White Dog", "suitability": 7,
+        "suggested_name": "Tan And White Dog",
+        "suitability": 7,
         "suitability_reason": "Whole body visible and sharp; light is slightly harsh.",
-        "species": "dog", "breed_guess": "mixed breed", "coat": "short tan and white", "markings": "white chest blaze",
-        "pose": "standing, head turned to camera-left"},
+        "species": "dog",
+        "breed_guess": "mixed breed",
+        "coat": "short tan and white",
+        "markings": "white chest blaze",
+        "pose": "standing, head turned to camera-left",
+    },
     "vehicle": {
         "reverse_prompt": "Photo of a white compact pickup truck seen from the front-left three-quarter view, "
-                          "chrome grille, black bumpers, parked on a suburban street in daylight.",
+        "chrome grille, black bumpers, parked on a suburban street in daylight.",
         "visual_description": "White body, chrome grille, black bumpers, two doors, front-left three-quarter view.",
-        "suggested_name": "White Compact Pickup", "suitability": 5,
+        "suggested_name": "White Compact Pickup",
+        "suitability": 5,
         "suitability_reason": "Partly cut off at the frame edge.",
-        "vehicle_kind": "pickup truck", "make_model_guess": "unknown", "body_colour": "white",
-        "distinctive_features": "chrome grille, black bumpers", "viewpoint": "front-left three-quarter"},
+        "vehicle_kind": "pickup truck",
+        "make_model_guess": "unknown",
+        "body_colour": "white",
+        "distinctive_features": "chrome grille, black bumpers",
+        "viewpoint": "front-left three-quarter",
+    },
     "environment": {
         "reverse_prompt": "Wide photo of an open grassy field under a pale blue sky with scattered clouds, a line "
-                          "of trees on the horizon, midday sun, eye-level camera with a normal lens.",
+        "of trees on the horizon, midday sun, eye-level camera with a normal lens.",
         "visual_description": "Green grass field, pale blue sky, tree line on the horizon, midday light.",
-        "suggested_name": "Open Grassy Field", "suitability": 7,
+        "suggested_name": "Open Grassy Field",
+        "suitability": 7,
         "suitability_reason": "Clear, uncluttered scene with good light.",
-        "setting": "outdoor field", "time_of_day": "midday", "weather": "fair, scattered clouds",
-        "lighting": "high sun", "key_elements": ["grass field", "tree line", "blue sky"],
-        "camera": "normal lens, eye level", "palette": "greens and pale blue"},
+        "setting": "outdoor field",
+        "time_of_day": "midday",
+        "weather": "fair, scattered clouds",
+        "lighting": "high sun",
+        "key_elements": ["grass field", "tree line", "blue sky"],
+        "camera": "normal lens, eye level",
+        "palette": "greens and pale blue",
+    },
     "style": {
         "reverse_prompt": "Naturalistic colour photograph, soft daylight, shallow depth of field, muted palette.",
         "visual_description": "Muted natural colours, soft light, shallow depth of field.",
-        "suggested_name": "Soft Natural Photo", "suitability": 6,
+        "suggested_name": "Soft Natural Photo",
+        "suitability": 6,
         "suitability_reason": "Consistent style but low contrast.",
-        "medium": "photograph", "palette": "muted naturals", "lighting": "soft daylight",
-        "composition": "centred subject", "texture_and_grain": "fine grain", "era_or_movement": "contemporary"},
+        "medium": "photograph",
+        "palette": "muted naturals",
+        "lighting": "soft daylight",
+        "composition": "centred subject",
+        "texture_and_grain": "fine grain",
+        "era_or_movement": "contemporary",
+    },
 }
 
 
@@ -111,8 +144,9 @@ class ReceivedRequest:
     @property
     def text(self) -> str:
         """All text parts of the request's contents, joined."""
-        return "\n".join(part.get("text", "") for content in self.body.get("contents", [])
-                         for part in content.get("parts", []))
+        return "\n".join(
+            part.get("text", "") for content in self.body.get("contents", []) for part in content.get("parts", [])
+        )
 
 
 @dataclass
@@ -192,8 +226,13 @@ class FakeGemini:
             return int(kind), json.dumps({"error": _error(int(kind), self.retry_delay_s)}).encode()
         if kind == "prompt_blocked":
             usage["totalTokenCount"] = usage["promptTokenCount"]
-            return 200, json.dumps({"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _ratings()},
-                                    "usageMetadata": usage, "modelVersion": model}).encode()
+            return 200, json.dumps(
+                {
+                    "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _ratings()},
+                    "usageMetadata": usage,
+                    "modelVersion": model,
+                }
+            ).encode()
         if kind == "safety":
             candidate = {"finishReason": "SAFETY", "index": 0, "safetyRatings": _ratings()}
             usage.update(candidatesTokenCount=0, totalTokenCount=usage["promptTokenCount"])
@@ -204,23 +243,34 @@ class FakeGemini:
         usage["candidatesTokenCount"] = math.ceil(len(text) / 4)
         usage["totalTokenCount"] = usage["promptTokenCount"] + usage["candidatesTokenCount"]
         candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-        return 200, json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
-                                "responseId": f"fake-{len(self.requests)}"}).encode()
+        return 200, json.dumps(
+            {
+                "candidates": [candidate],
+                "usageMetadata": usage,
+                "modelVersion": model,
+                "responseId": f"fake-{len(self.requests)}",
+            }
+        ).encode()
 
 
 def _error(code: int, retry_delay_s: float) -> dict[str, Any]:
     if code == 429:
-        return {"code": 429, "status": "RESOURCE_EXHAUSTED",
-                "message": "You exceeded your current quota, please check your plan and billing details.",
-                "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_delay_s}s"}]}
+        return {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_delay_s}s"}],
+        }
     if code == 503:
         return {"code": 503, "status": "UNAVAILABLE", "message": "The model is overloaded. Please try again later."}
     return {"code": code, "status": "INTERNAL", "message": "An internal error has occurred."}
 
 
 def _ratings() -> list[dict[str, Any]]:
-    return [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
-            {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]
+    return [
+        {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+        {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    ]
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -285,8 +335,16 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
             if not key:
                 request.answered = "no_key"
                 fake.requests.append(request)
-                return self._send(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                                                  "message": "API key not valid. Please pass a valid API key."}})
+                return self._send(
+                    400,
+                    {
+                        "error": {
+                            "code": 400,
+                            "status": "INVALID_ARGUMENT",
+                            "message": "API key not valid. Please pass a valid API key.",
+                        }
+                    },
+                )
             request.answered = fake.choose(request.text)
             with fake._lock:
                 fake.requests.append(request)
@@ -296,8 +354,16 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 time.sleep(fake.latency_s)
                 status, payload = fake.answer(request.model, body, request.answered)
             except Exception as error:  # a fake bug must show up as an answer, not as a dropped connection
-                status, payload = 500, {"error": {"code": 500, "status": "INTERNAL",
-                                                  "message": f"fake Gemini failed: {type(error).__name__}: {error}"}}
+                status, payload = (
+                    500,
+                    {
+                        "error": {
+                            "code": 500,
+                            "status": "INTERNAL",
+                            "message": f"fake Gemini failed: {type(error).__name__}: {error}",
+                        }
+                    },
+                )
             finally:
                 with fake._lock:
                     fake.in_flight -= 1

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_SUBMIT = re.compile(r"^/(v1|v1beta1)/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/([^/:]+)"
-                     r":predictLongRunning$")
+_SUBMIT = re.compile(
+    r"^/(v1|v1beta1)/(?:projects/[^/]+/locations/[^/]+/)?publishers/google/models/([^/:]+)"
+    r":predictLongRunning$"
+)
 _FETCH = re.compile(r"^/(v1|v1beta1)/(.+/models/([^/:]+)):fetchPredictOperation$")
 # Smallest byte string the SDK treats as a video: an ISO-BMFF 'ftyp' box header (not a playable movie).
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
@@ -89,9 +91,13 @@ class FakeVeo:
         with self._lock:
             if self.fail_submit and self.fail_submit_times > 0:
                 self.fail_submit_times -= 1
-                return self.fail_submit, {"error": {"code": self.fail_submit, "message": "fake failure",
-                                                    "status": "UNAVAILABLE" if self.fail_submit >= 500 else
-                                                    "INVALID_ARGUMENT"}}
+                return self.fail_submit, {
+                    "error": {
+                        "code": self.fail_submit,
+                        "message": "fake failure",
+                        "status": "UNAVAILABLE" if self.fail_submit >= 500 else "INVALID_ARGUMENT",
+                    }
+                }
             name = f"projects/fake/locations/us-central1/publishers/google/models/{model}/operations/{uuid.uuid4().hex}"
             self.polls[name] = 0
         return 200, {"name": name}
@@ -108,10 +114,15 @@ class FakeVeo:
         if self.fail_operation:
             return 200, {"name": name, "done": True, "error": {"code": 3, "message": self.fail_operation}}
         video = base64.b64encode(FAKE_MP4).decode()
-        return 200, {"name": name, "done": True, "response": {
-            "@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse",
-            "raiMediaFilteredCount": 0,
-            "videos": [{"bytesBase64Encoded": video, "mimeType": "video/mp4"}] * self.videos_per_request}}
+        return 200, {
+            "name": name,
+            "done": True,
+            "response": {
+                "@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse",
+                "raiMediaFilteredCount": 0,
+                "videos": [{"bytesBase64Encoded": video, "mimeType": "video/mp4"}] * self.videos_per_request,
+            },
+        }
 
 
 def _handler(fake: FakeVeo) -> type[BaseHTTPRequestHandler]:

@@ -10,5 +10,12 @@ from refbench.generation.veo import (
     validate_veo_request,
 )
 
-__all__ = ["CHECKS", "CheckResult", "RequestValidationError", "VeoRequest", "build_veo_request", "ensure_valid",
-           "validate_veo_request"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "RequestValidationError",
+    "VeoRequest",
+    "build_veo_request",
+    "ensure_valid",
+    "validate_veo_request",
+]

@@ -28,8 +28,8 @@ class ChainStep:
 
     scene_id: str
     prompt: str
-    reference_path: Path | None       # the user's reference for the first step
-    reference_from: str | None        # scene id whose output is the reference (later steps)
+    reference_path: Path | None  # the user's reference for the first step
+    reference_from: str | None  # scene id whose output is the reference (later steps)
 
     def contents(self, reference_rgb: np.ndarray) -> list[Any]:
         """``generate_content`` contents: the prompt first, then the reference image."""
@@ -50,8 +50,14 @@ def build_image_chain(scenes: Sequence[SceneSpec], registry: Registry, *, first_
     steps = []
     for index, scene in enumerate(scenes):
         prompt = prompt_with_descriptions(scene.prompt, subject_descriptions(scene, registry))
-        steps.append(ChainStep(scene.scene_id, prompt, Path(first_reference) if index == 0 else None,
-                               None if index == 0 else scenes[index - 1].scene_id))
+        steps.append(
+            ChainStep(
+                scene.scene_id,
+                prompt,
+                Path(first_reference) if index == 0 else None,
+                None if index == 0 else scenes[index - 1].scene_id,
+            )
+        )
     return steps
 
 
@@ -83,8 +89,9 @@ class GeminiImageGenerator:
         """One image (H, W, 3) uint8 for ``prompt`` with ``reference_rgb`` as the visual reference."""
         import io
 
-        response = self.client.models.generate_content(model=self.model,
-                                                       contents=[prompt, Image.fromarray(reference_rgb)])
+        response = self.client.models.generate_content(
+            model=self.model, contents=[prompt, Image.fromarray(reference_rgb)]
+        )
         for part in response.parts or []:
             if part.inline_data and (part.inline_data.mime_type or "").startswith("image/"):
                 with Image.open(io.BytesIO(part.inline_data.data)) as image:

@@ -68,8 +68,16 @@ def _retrying(call: Any, *, retries: int, backoff_s: float) -> Any:
     raise AssertionError("unreachable")
 
 
-def submit_veo(client: Any, request: VeoRequest, *, out_dir: Path, poll_interval_s: float = 10.0,
-               max_polls: int = 60, retries: int = 3, backoff_s: float = 2.0) -> SubmitResult:
+def submit_veo(
+    client: Any,
+    request: VeoRequest,
+    *,
+    out_dir: Path,
+    poll_interval_s: float = 10.0,
+    max_polls: int = 60,
+    retries: int = 3,
+    backoff_s: float = 2.0,
+) -> SubmitResult:
     """Validate, submit, poll (at most ``max_polls`` times) and write each returned video as a new file.
 
     Raises:
@@ -78,11 +86,16 @@ def submit_veo(client: Any, request: VeoRequest, *, out_dir: Path, poll_interval
     """
     ensure_valid(request)
     if not client.vertexai:
-        raise ConfigError("google-genai sends generate_videos only in Vertex mode: build the request with "
-                          "mode='vertex' and use a Vertex client")
+        raise ConfigError(
+            "google-genai sends generate_videos only in Vertex mode: build the request with "
+            "mode='vertex' and use a Vertex client"
+        )
     source, config = to_sdk(request)
-    operation = _retrying(lambda: client.models.generate_videos(model=request.model, source=source, config=config),
-                          retries=retries, backoff_s=backoff_s)
+    operation = _retrying(
+        lambda: client.models.generate_videos(model=request.model, source=source, config=config),
+        retries=retries,
+        backoff_s=backoff_s,
+    )
     result = SubmitResult(operation_name=operation.name or "")
     while not operation.done:
         if result.polls >= max_polls:
@@ -94,8 +107,10 @@ def submit_veo(client: Any, request: VeoRequest, *, out_dir: Path, poll_interval
         raise GenerationError(f"operation {operation.name} failed: {operation.error}")
     videos = operation.result.generated_videos if operation.result else None
     if not videos:
-        raise GenerationError(f"operation {operation.name} finished without videos (filtered: "
-                              f"{getattr(operation.result, 'rai_media_filtered_reasons', None)})")
+        raise GenerationError(
+            f"operation {operation.name} finished without videos (filtered: "
+            f"{getattr(operation.result, 'rai_media_filtered_reasons', None)})"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{request.scene_id}-{result.operation_name.rsplit('/', 1)[-1]}"
     for index, generated in enumerate(videos):

@@ -38,12 +38,21 @@ ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
 # Inline images travel base64-encoded inside the JSON body; above this, use Cloud Storage URIs.
 DEFAULT_INLINE_BUDGET_BYTES = 16 * 1024 * 1024
-VERTEX_ONLY_FIELDS = ("seed", "generate_audio", "fps", "output_gcs_uri", "mask", "pubsub_topic",
-                      "compression_quality")
-PERSON_GENERATION = {"gemini": ("allow_all", "allow_adult", "dont_allow"),
-                     "vertex": ("allow_all", "allow_adult", "dont_allow")}
-CONFIG_FIELDS = ("duration_seconds", "aspect_ratio", "resolution", "person_generation", "negative_prompt",
-                 "number_of_videos", "enhance_prompt", *VERTEX_ONLY_FIELDS)
+VERTEX_ONLY_FIELDS = ("seed", "generate_audio", "fps", "output_gcs_uri", "mask", "pubsub_topic", "compression_quality")
+PERSON_GENERATION = {
+    "gemini": ("allow_all", "allow_adult", "dont_allow"),
+    "vertex": ("allow_all", "allow_adult", "dont_allow"),
+}
+CONFIG_FIELDS = (
+    "duration_seconds",
+    "aspect_ratio",
+    "resolution",
+    "person_generation",
+    "negative_prompt",
+    "number_of_videos",
+    "enhance_prompt",
+    *VERTEX_ONLY_FIELDS,
+)
 
 
 class RequestValidationError(RefbenchError):
@@ -51,8 +60,9 @@ class RequestValidationError(RefbenchError):
 
     def __init__(self, scene_id: str, failures: list[CheckResult]) -> None:
         lines = "\n".join(f"  - [{c.name}] {c.message}" for c in failures)
-        super().__init__(f"scene {scene_id!r}: request refused before sending ({len(failures)} check(s) failed)\n"
-                         + lines)
+        super().__init__(
+            f"scene {scene_id!r}: request refused before sending ({len(failures)} check(s) failed)\n" + lines
+        )
         self.scene_id, self.failures = scene_id, failures
 
 
@@ -70,11 +80,17 @@ class RequestImage:
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe summary: bytes replaced by their size and sha256."""
-        data = {"tag": self.tag, "source_path": str(self.source_path) if self.source_path else None,
-                "mime_type": self.mime_type, "size_wh": list(self.size_wh)}
+        data = {
+            "tag": self.tag,
+            "source_path": str(self.source_path) if self.source_path else None,
+            "mime_type": self.mime_type,
+            "size_wh": list(self.size_wh),
+        }
         if self.image_bytes is not None:
-            data["image_bytes"] = {"n_bytes": len(self.image_bytes),
-                                   "sha256": hashlib.sha256(self.image_bytes).hexdigest()}
+            data["image_bytes"] = {
+                "n_bytes": len(self.image_bytes),
+                "sha256": hashlib.sha256(self.image_bytes).hexdigest(),
+            }
         if self.gcs_uri:
             data["gcs_uri"] = self.gcs_uri
         return data
@@ -96,13 +112,22 @@ class VeoRequest:
 
     def to_json(self) -> dict[str, Any]:
         """The request as printed and stored (image bytes summarised, never inlined)."""
-        return {"scene_id": self.scene_id, "model": self.model, "mode": self.mode, "prompt": self.prompt,
-                "image": self.first_frame.describe() if self.first_frame else None,
-                "video": self.video_uri,
-                "config": {**self.config,
-                           "last_frame": self.last_frame.describe() if self.last_frame else None,
-                           "reference_images": [{"reference_type": r.reference_type, "image": r.describe()}
-                                                for r in self.reference_images] or None}}
+        return {
+            "scene_id": self.scene_id,
+            "model": self.model,
+            "mode": self.mode,
+            "prompt": self.prompt,
+            "image": self.first_frame.describe() if self.first_frame else None,
+            "video": self.video_uri,
+            "config": {
+                **self.config,
+                "last_frame": self.last_frame.describe() if self.last_frame else None,
+                "reference_images": [
+                    {"reference_type": r.reference_type, "image": r.describe()} for r in self.reference_images
+                ]
+                or None,
+            },
+        }
 
     @property
     def image_inputs(self) -> list[RequestImage]:
@@ -110,8 +135,9 @@ class VeoRequest:
         return [*self.reference_images, *(f for f in (self.first_frame, self.last_frame) if f is not None)]
 
 
-def load_request_image(path: Path, *, max_side: int = MAX_REFERENCE_SIDE, tag: str | None = None,
-                       gcs_uri: str | None = None) -> RequestImage:
+def load_request_image(
+    path: Path, *, max_side: int = MAX_REFERENCE_SIDE, tag: str | None = None, gcs_uri: str | None = None
+) -> RequestImage:
     """Read an image file, shrink it to ``max_side`` on its long side and encode it as JPEG (never upscale)."""
     with Image.open(path) as image:
         rgb = image.convert("RGB")
@@ -123,10 +149,17 @@ def load_request_image(path: Path, *, max_side: int = MAX_REFERENCE_SIDE, tag: s
     return RequestImage("image/jpeg", rgb.size, image_bytes=buffer.getvalue(), source_path=Path(path), tag=tag)
 
 
-def build_veo_request(scene: SceneSpec, selection: Selection | None, *, mode: str = "gemini",
-                      model: str = VEO_31_MODEL, max_side: int = MAX_REFERENCE_SIDE,
-                      gcs_uris: dict[str, str] | None = None, extra_config: dict[str, Any] | None = None,
-                      descriptions: dict[str, str] | None = None) -> VeoRequest:
+def build_veo_request(
+    scene: SceneSpec,
+    selection: Selection | None,
+    *,
+    mode: str = "gemini",
+    model: str = VEO_31_MODEL,
+    max_side: int = MAX_REFERENCE_SIDE,
+    gcs_uris: dict[str, str] | None = None,
+    extra_config: dict[str, Any] | None = None,
+    descriptions: dict[str, str] | None = None,
+) -> VeoRequest:
     """Turn a scene and its chosen references into a Veo request (validate it with ``validate_veo_request``).
 
     Args:
@@ -141,21 +174,34 @@ def build_veo_request(scene: SceneSpec, selection: Selection | None, *, mode: st
         descriptions: Tag → text appended to the prompt so words reinforce the reference images.
     """
     gcs_uris = gcs_uris or {}
-    references = [load_request_image(s.image_path, max_side=max_side, tag=s.tag, gcs_uri=gcs_uris.get(s.tag))
-                  for s in (selection.chosen if selection else [])]
+    references = [
+        load_request_image(s.image_path, max_side=max_side, tag=s.tag, gcs_uri=gcs_uris.get(s.tag))
+        for s in (selection.chosen if selection else [])
+    ]
     first = load_request_image(scene.first_frame, max_side=max_side) if scene.first_frame else None
     last = load_request_image(scene.last_frame, max_side=max_side) if scene.last_frame else None
     has_images = bool(references or first or last)
     duration = scene.duration_seconds or 8
-    config = {"duration_seconds": duration, "aspect_ratio": scene.aspect_ratio, "resolution": scene.resolution,
-              "person_generation": "allow_adult" if has_images or mode == "vertex" else "allow_all",
-              "number_of_videos": 1}
+    config = {
+        "duration_seconds": duration,
+        "aspect_ratio": scene.aspect_ratio,
+        "resolution": scene.resolution,
+        "person_generation": "allow_adult" if has_images or mode == "vertex" else "allow_all",
+        "number_of_videos": 1,
+    }
     if scene.negative_prompt:
         config["negative_prompt"] = scene.negative_prompt
     config.update(extra_config or {})
-    return VeoRequest(scene_id=scene.scene_id, model=model, mode=mode,
-                      prompt=prompt_with_descriptions(scene.prompt, descriptions or {}), config=config,
-                      reference_images=references, first_frame=first, last_frame=last)
+    return VeoRequest(
+        scene_id=scene.scene_id,
+        model=model,
+        mode=mode,
+        prompt=prompt_with_descriptions(scene.prompt, descriptions or {}),
+        config=config,
+        reference_images=references,
+        first_frame=first,
+        last_frame=last,
+    )
 
 
 def prompt_with_descriptions(prompt: str, descriptions: dict[str, str]) -> str:
@@ -184,14 +230,23 @@ def _mode_known(r: VeoRequest, o: dict[str, Any]) -> str | None:
 
 def _references_max_three(r: VeoRequest, o: dict[str, Any]) -> str | None:
     n = len(r.reference_images)
-    return None if n <= MAX_REFERENCE_IMAGES else (
-        f"{n} reference images given; Veo 3.1 takes at most {MAX_REFERENCE_IMAGES}")
+    return (
+        None
+        if n <= MAX_REFERENCE_IMAGES
+        else (f"{n} reference images given; Veo 3.1 takes at most {MAX_REFERENCE_IMAGES}")
+    )
 
 
 def _references_asset_only(r: VeoRequest, o: dict[str, Any]) -> str | None:
     bad = sorted({x.reference_type for x in r.reference_images} - {"ASSET"})
-    return None if not bad else (f"reference type {bad} not allowed: Veo 3.1 accepts only ASSET references "
-                                 "(STYLE is a Veo 2 / Vertex-only option)")
+    return (
+        None
+        if not bad
+        else (
+            f"reference type {bad} not allowed: Veo 3.1 accepts only ASSET references "
+            "(STYLE is a Veo 2 / Vertex-only option)"
+        )
+    )
 
 
 def _references_need_veo31(r: VeoRequest, o: dict[str, Any]) -> str | None:
@@ -209,11 +264,16 @@ def _prompt_with_references(r: VeoRequest, o: dict[str, Any]) -> str | None:
 
 
 def _references_exclusive_with_frames(r: VeoRequest, o: dict[str, Any]) -> str | None:
-    used = [n for n, v in (("first frame (image)", r.first_frame), ("last_frame", r.last_frame),
-                           ("video", r.video_uri)) if v]
+    used = [
+        n
+        for n, v in (("first frame (image)", r.first_frame), ("last_frame", r.last_frame), ("video", r.video_uri))
+        if v
+    ]
     if r.reference_images and used:
-        return (f"reference images cannot be combined with {', '.join(used)}: Veo 3.1 rejects the 'first frame + "
-                "references' hybrid. Use either up to 3 references or first/last-frame interpolation")
+        return (
+            f"reference images cannot be combined with {', '.join(used)}: Veo 3.1 rejects the 'first frame + "
+            "references' hybrid. Use either up to 3 references or first/last-frame interpolation"
+        )
     return None
 
 
@@ -287,8 +347,10 @@ def _inline_payload_budget(r: VeoRequest, o: dict[str, Any]) -> str | None:
     budget = o.get("max_inline_bytes", DEFAULT_INLINE_BUDGET_BYTES)
     encoded = sum(4 * -(-len(x.image_bytes) // 3) for x in r.image_inputs if x.image_bytes)
     if encoded > budget:
-        return (f"inline images are {encoded / 2**20:.1f} MiB base64, over the {budget / 2**20:.1f} MiB budget: "
-                "upload them to Cloud Storage and pass gcs_uri references, or use smaller images")
+        return (
+            f"inline images are {encoded / 2**20:.1f} MiB base64, over the {budget / 2**20:.1f} MiB budget: "
+            "upload them to Cloud Storage and pass gcs_uri references, or use smaller images"
+        )
     return None
 
 
@@ -325,8 +387,9 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def validate_veo_request(request: VeoRequest, *, max_side: int = MAX_REFERENCE_SIDE,
-                         max_inline_bytes: int = DEFAULT_INLINE_BUDGET_BYTES) -> list[CheckResult]:
+def validate_veo_request(
+    request: VeoRequest, *, max_side: int = MAX_REFERENCE_SIDE, max_inline_bytes: int = DEFAULT_INLINE_BUDGET_BYTES
+) -> list[CheckResult]:
     """Run every named check; a passed check's message says what it verified."""
     options = {"max_side": max_side, "max_inline_bytes": max_inline_bytes}
     results = []
@@ -363,8 +426,11 @@ def to_sdk(request: VeoRequest) -> tuple[Any, Any]:
     if request.reference_images:
         config["reference_images"] = [
             types.VideoGenerationReferenceImage(image=_sdk_image(x), reference_type=x.reference_type)
-            for x in request.reference_images]
+            for x in request.reference_images
+        ]
     source = types.GenerateVideosSource(
-        prompt=request.prompt, image=_sdk_image(request.first_frame) if request.first_frame else None,
-        video=types.Video(uri=request.video_uri) if request.video_uri else None)
+        prompt=request.prompt,
+        image=_sdk_image(request.first_frame) if request.first_frame else None,
+        video=types.Video(uri=request.video_uri) if request.video_uri else None,
+    )
     return source, types.GenerateVideosConfig(**config)
