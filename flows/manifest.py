@@ -17,26 +17,26 @@ from typing import Literal
 import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from refbench import store
 from refbench.ingest import list_files
 from refbench.manifest import (
-    ImageAnalysis,
     ManifestOptions,
     ManifestSummary,
     finish_manifest,
     iter_work,
-    new_run_id,
-    resolve_threshold,
-    write_analysis,
+    record_analysis,
+    tracked_manifest,
 )
 from refbench.pipeline_tasks import analyze_stored, shared_backends
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 TaskRunnerName = Literal["default", "dask"]
 # Images in flight at once: enough to keep two workers busy, few enough to keep memory flat.
 IN_FLIGHT = 4
+# Seconds one image may take on a worker before the run fails (instead of waiting forever on a lost worker).
+IMAGE_TIMEOUT_S = 600
 
 # The task gets the image's record and decodes the workspace copy itself: a record pickles in bytes, a decoded
 # image in megabytes. No cache: each image is analyzed once per (stage, backend) anyway (table `processed`).
@@ -84,79 +84,60 @@ def manifest_pipeline(
     photos_dir: Path, settings: Settings, options: ManifestOptions, task_runner_name: str
 ) -> ManifestSummary:
     """Ingest, analyze per image on the task runner, write in input order, then finish."""
-    threshold = (
-        options.face_threshold
-        if options.face_threshold is not None
-        else resolve_threshold(settings, options.face_model)
-    )
     providers = tuple(settings.providers) if settings.providers else None
-    run_id = new_run_id("manifest")
-    summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
     start = time.perf_counter()
-    summary.execution_provider = shared_backends(
-        options, model_dir=settings.models, providers=providers
-    ).faces.execution_provider
-    summary.seconds["load_models"] = time.perf_counter() - start
+    backends = shared_backends(options, model_dir=settings.models, providers=providers)
+    load_seconds = time.perf_counter() - start
     con = store.connect(settings.database)
     try:
-        store.start_run(
+        with tracked_manifest(
             con,
-            run_id=run_id,
-            kind="manifest",
-            parameters={
-                "photos_dir": str(photos_dir),
-                "detector": options.detector,
-                "face_model": options.face_model,
-                "face_threshold": threshold,
-                "object_confidence": options.object_confidence,
-                "task_runner": task_runner_name,
-                "orchestrator": "prefect",
-            },
-            versions=package_versions(),
-            git_commit=git_commit(),
-            execution_provider=summary.execution_provider,
-        )
-        files = list_files(photos_dir)
-        summary.files_seen = len(files)
-        in_flight: deque = deque()
-        for loaded, needs_objects, needs_faces in iter_work(
-            con, files, settings=settings, options=options, summary=summary, run_id=run_id
-        ):
-            in_flight.append(
-                analyze_task.submit(
-                    loaded.record,
-                    options=options,
-                    model_dir=settings.models,
-                    files_dir=settings.workspace_files,
-                    max_pixels=settings.max_image_pixels,
-                    providers=providers,
-                    run_objects=needs_objects,
-                    run_faces=needs_faces,
-                )
-            )
-            if len(in_flight) >= IN_FLIGHT:
-                _register(con, in_flight.popleft().result(), summary, options)
-        while in_flight:  # oldest first: rows keep the input order, so tags match run_manifest's
-            _register(con, in_flight.popleft().result(), summary, options)
-        finish_task(con, summary, settings=settings, options=options)
-        store.finish_run(con, run_id, status="completed")
-    except BaseException as error:
-        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
+            photos_dir,
+            database=settings.database,
+            options=options,
+            execution_provider=backends.faces.execution_provider,
+            extra_parameters={"task_runner": task_runner_name, "orchestrator": "prefect"},
+        ) as summary:
+            summary.seconds["load_models"] = load_seconds
+            files = list_files(photos_dir)
+            summary.files_seen = len(files)
+            work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=summary.run_id)
+            in_flight: deque = deque()
+            with store.Batch(con) as batch:
+                for loaded, needs_objects, needs_faces in work:
+                    in_flight.append(
+                        analyze_task.submit(
+                            loaded.record,
+                            options=options,
+                            model_dir=settings.models,
+                            files_dir=settings.workspace_files,
+                            max_pixels=settings.max_image_pixels,
+                            providers=providers,
+                            run_objects=needs_objects,
+                            run_faces=needs_faces,
+                        )
+                    )
+                    # Oldest first: rows keep the input order, so tags match run_manifest's.
+                    while len(in_flight) >= IN_FLIGHT:
+                        _record(con, in_flight.popleft(), summary, options, batch)
+                while in_flight:
+                    _record(con, in_flight.popleft(), summary, options, batch)
+            finish_task(con, summary, settings=settings, options=options)
     finally:
         con.close()
     return summary
 
 
-def _register(
-    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary, options: ManifestOptions
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    future: PrefectFuture,
+    summary: ManifestSummary,
+    options: ManifestOptions,
+    batch: store.Batch,
 ) -> None:
-    """Add one image's stage seconds to the summary and write its rows (flow process only)."""
-    for stage, seconds in analysis.seconds.items():
-        summary.seconds[stage] += seconds
-    start = time.perf_counter()
-    write_analysis(con, analysis, run_id=summary.run_id, detector=options.detector, face_model=options.face_model)
-    summary.seconds["register"] += time.perf_counter() - start
+    """Wait for one image's analysis (bounded: a lost worker fails the run) and write it."""
+    record_analysis(con, future.result(timeout=IMAGE_TIMEOUT_S), summary, options=options)
+    batch.tick()
 
 
 @flow(name="manifest", log_prints=True)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -539,6 +540,62 @@ def new_run_id(kind: str) -> str:
     return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 
 
+@contextmanager
+def tracked_manifest(
+    con: duckdb.DuckDBPyConnection,
+    photos_dir: Path,
+    *,
+    database: Path,
+    options: ManifestOptions,
+    execution_provider: str,
+    extra_parameters: dict[str, str] | None = None,
+) -> Iterator[ManifestSummary]:
+    """Record a manifest run in ``runs``: started on entry, completed or failed (with the error) on exit."""
+    threshold = options.face_threshold
+    if threshold is None:
+        threshold = workspace_threshold(con, options.face_model)
+    summary = ManifestSummary(
+        run_id=new_run_id("manifest"),
+        database=database,
+        threshold=threshold,
+        execution_provider=execution_provider,
+    )
+    parameters = {
+        "photos_dir": str(photos_dir),
+        "detector": options.detector,
+        "face_model": options.face_model,
+        "face_threshold": threshold,
+        "object_confidence": options.object_confidence,
+        **(extra_parameters or {}),
+    }
+    store.start_run(
+        con,
+        run_id=summary.run_id,
+        kind="manifest",
+        parameters=parameters,
+        versions=package_versions(),
+        git_commit=git_commit(),
+        execution_provider=execution_provider,
+    )
+    try:
+        yield summary
+    except BaseException as error:
+        store.finish_run(con, summary.run_id, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    store.finish_run(con, summary.run_id, status="completed")
+
+
+def record_analysis(
+    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary, *, options: ManifestOptions
+) -> None:
+    """Add one image's stage seconds to the summary and write its rows."""
+    for stage, seconds in analysis.seconds.items():
+        summary.seconds[stage] += seconds
+    start = time.perf_counter()
+    write_analysis(con, analysis, run_id=summary.run_id, detector=options.detector, face_model=options.face_model)
+    summary.seconds["register"] += time.perf_counter() - start
+
+
 def run_manifest(
     photos_dir: Path,
     *,
@@ -548,61 +605,38 @@ def run_manifest(
     progress: bool = False,
 ) -> ManifestSummary:
     """Turn a folder of photos into the registry; safe to re-run (only new work is done)."""
-    threshold = (
-        options.face_threshold
-        if options.face_threshold is not None
-        else resolve_threshold(settings, options.face_model)
-    )
-    run_id = new_run_id("manifest")
+    start = time.perf_counter()
+    backends = backends or load_backends(options, settings)
+    load_seconds = time.perf_counter() - start
     con = store.connect(settings.database)
-    summary = ManifestSummary(run_id=run_id, database=settings.database, threshold=threshold)
     try:
-        start = time.perf_counter()
-        backends = backends or load_backends(options, settings)
-        summary.seconds["load_models"] = time.perf_counter() - start
-        summary.execution_provider = backends.faces.execution_provider
-        store.start_run(
+        with tracked_manifest(
             con,
-            run_id=run_id,
-            kind="manifest",
-            parameters={
-                "photos_dir": str(photos_dir),
-                "detector": options.detector,
-                "face_model": options.face_model,
-                "face_threshold": threshold,
-                "object_confidence": options.object_confidence,
-            },
-            versions=package_versions(),
-            git_commit=git_commit(),
-            execution_provider=summary.execution_provider,
-        )
-        files = list_files(photos_dir)
-        summary.files_seen = len(files)
-        work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=run_id)
-        if progress:
-            from tqdm import tqdm
+            photos_dir,
+            database=settings.database,
+            options=options,
+            execution_provider=backends.faces.execution_provider,
+        ) as summary:
+            summary.seconds["load_models"] = load_seconds
+            files = list_files(photos_dir)
+            summary.files_seen = len(files)
+            work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=summary.run_id)
+            if progress:
+                from tqdm import tqdm
 
-            work = tqdm(work, total=len(files), desc="images", unit="img")
-        with store.Batch(con) as batch:
-            for loaded, needs_objects, needs_faces in work:
-                analysis = analyze_image(
-                    loaded,
-                    backends,
-                    files_dir=settings.workspace_files,
-                    run_objects=needs_objects,
-                    run_faces=needs_faces,
-                )
-                for stage, seconds in analysis.seconds.items():
-                    summary.seconds[stage] += seconds
-                start = time.perf_counter()
-                write_analysis(con, analysis, run_id=run_id, detector=options.detector, face_model=options.face_model)
-                batch.tick()
-                summary.seconds["register"] += time.perf_counter() - start
-        finish_manifest(con, summary, settings=settings, options=options)
-        store.finish_run(con, run_id, status="completed")
-    except BaseException as error:
-        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
+                work = tqdm(work, total=len(files), desc="images", unit="img")
+            with store.Batch(con) as batch:
+                for loaded, needs_objects, needs_faces in work:
+                    analysis = analyze_image(
+                        loaded,
+                        backends,
+                        files_dir=settings.workspace_files,
+                        run_objects=needs_objects,
+                        run_faces=needs_faces,
+                    )
+                    record_analysis(con, analysis, summary, options=options)
+                    batch.tick()
+            finish_manifest(con, summary, settings=settings, options=options)
     finally:
         con.close()
     return summary
@@ -649,12 +683,16 @@ def finish_manifest(
 
 def resolve_threshold(settings: Settings, face_model: str) -> float:
     """The face model's calibrated threshold stored in the workspace, else its shipped default."""
-    if settings.database.is_file():
-        con = store.connect(settings.database)
-        try:
-            row = con.execute("SELECT threshold FROM face_thresholds WHERE face_model = ?", [face_model]).fetchone()
-        finally:
-            con.close()
-        if row:
-            return float(row[0])
-    return default_threshold(face_model)
+    if not settings.database.is_file():
+        return default_threshold(face_model)
+    con = store.connect(settings.database)
+    try:
+        return workspace_threshold(con, face_model)
+    finally:
+        con.close()
+
+
+def workspace_threshold(con: duckdb.DuckDBPyConnection, face_model: str) -> float:
+    """The threshold calibration stored for ``face_model`` in this workspace, else its shipped default."""
+    row = con.execute("SELECT threshold FROM face_thresholds WHERE face_model = ?", [face_model]).fetchone()
+    return float(row[0]) if row else default_threshold(face_model)
