@@ -29,7 +29,7 @@ from refbench.manifest import (
     record_analysis,
     tracked_manifest,
 )
-from refbench.pipeline_tasks import analyze_stored, shared_backends
+from refbench.pipeline_tasks import analyze_task, shared_backends
 from refbench.settings import Settings
 
 TaskRunnerName = Literal["default", "dask"]
@@ -37,10 +37,6 @@ TaskRunnerName = Literal["default", "dask"]
 IN_FLIGHT = 4
 # Seconds one image may take on a worker before the run fails (instead of waiting forever on a lost worker).
 IMAGE_TIMEOUT_S = 600
-
-# The task gets the image's record and decodes the workspace copy itself: a record pickles in bytes, a decoded
-# image in megabytes. No cache: each image is analyzed once per (stage, backend) anyway (table `processed`).
-analyze_task = task(analyze_stored, name="analyze-image", cache_policy=NO_CACHE)
 
 
 @task(name="finish-manifest", cache_policy=NO_CACHE)

@@ -12,9 +12,16 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from refbench.errors import ImageRejected
 
+Image.init()  # register every bundled decoder, so ACCEPTED_FORMATS can name them
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is a rejection, never a half-grey image
 Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is checked from the header, before decoding
 _ALPHA_BACKGROUND_RGB = (255, 255, 255)
+# Only these decoders are tried: fewer parsers face untrusted files, and plugins other packages
+# register (Ultralytics adds a HEIF opener that needs a module absent here) cannot hijack the probe.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", "PPM", "JPEG2000")
+# Pillow's own opener, kept before anything can monkey-patch it (importing Ultralytics replaces
+# Image.open with one that tries to pip-install pi-heif on every unidentified file).
+PIL_OPEN = Image.open
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = PIL_OPEN(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as error:
         if (size := _header_size(data)) is not None:
             if 0 in size:

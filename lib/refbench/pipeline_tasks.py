@@ -11,6 +11,9 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
 from refbench.ingest import LoadedImage, reload_image
 from refbench.manifest import Backends, ImageAnalysis, ManifestOptions, analyze_image, load_backends
 from refbench.settings import Settings
@@ -74,3 +77,10 @@ def analyze_stored(
         run_objects=run_objects,
         run_faces=run_faces,
     )
+
+
+# The Prefect task lives here, in an importable module, not in flows/: Dask workers unpickle tasks by
+# module name, and a flow file loaded from its path (deployments, reports) gets a generated module name
+# no worker can import. The task gets the image's record and decodes the workspace copy itself: a record
+# pickles in bytes, a decoded image in megabytes. No cache: table `processed` already prevents rework.
+analyze_task = task(analyze_stored, name="analyze-image", cache_policy=NO_CACHE)

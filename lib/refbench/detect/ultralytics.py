@@ -82,8 +82,12 @@ class UltralyticsDetector:
             raise ModelUnavailableError(f"Ultralytics model file {model_path} does not exist (nothing is downloaded)")
         _offline_environment()
         self.nms = ensure_torchvision_nms()
+        from PIL import Image
         from ultralytics import YOLO
 
+        from refbench.imaging import PIL_OPEN
+
+        Image.open = PIL_OPEN  # undo Ultralytics' global patch of Pillow (it would try to pip-install pi-heif)
         self.model = YOLO(str(model_path))
         self.confidence, self.iou, self.image_size = confidence, iou, image_size
 
