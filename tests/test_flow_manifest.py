@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import cloudpickle
 import duckdb
 import pytest
 from _prefect_harness import shared_harness
@@ -25,8 +27,18 @@ def prefect_harness():
 
 @pytest.fixture(scope="module")
 def manifest_flow():
-    """The flow loaded the way a Prefect worker loads it: from its entrypoint."""
-    return load_flow_from_entrypoint(ENTRYPOINT)
+    """The flow loaded the way a Prefect worker loads it: from its entrypoint.
+
+    A worker loads it once, as module ``manifest``, which Dask's spawned workers can import. Loaded a
+    second time in one process (another test module did first), Prefect names it
+    ``__prefect_loader_<hash>__``, which no worker can import; pickling it by value, as Prefect's own
+    bundles do, keeps the Dask run honest.
+    """
+    flow = load_flow_from_entrypoint(ENTRYPOINT)
+    module = sys.modules[flow.fn.__module__]
+    if module.__name__.startswith("__prefect_loader_"):
+        cloudpickle.register_pickle_by_value(module)
+    return flow
 
 
 def registry(database: Path) -> dict:
