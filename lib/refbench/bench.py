@@ -22,7 +22,6 @@ from PIL import Image, ImageEnhance, ImageOps
 from refbench import store
 from refbench.manifest import ManifestOptions, new_run_id, run_manifest
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 PER_IMAGE_STAGES = ("ingest", "detect", "faces", "crops", "register")
 
@@ -116,15 +115,6 @@ def record(results: list[BenchResult], *, settings: Settings) -> Path:
     """Store the results as a ``bench`` run in the workspace and write ``reports/bench.md``."""
     con = store.connect(settings.database)
     run_id = new_run_id("bench")
-    store.start_run(
-        con,
-        run_id=run_id,
-        kind="bench",
-        parameters={"sizes": [r.n_images for r in results]},
-        versions=package_versions(),
-        git_commit=git_commit(),
-        execution_provider=None,
-    )
     rows = []
     for r in results:
         rows += [
@@ -134,8 +124,8 @@ def record(results: list[BenchResult], *, settings: Settings) -> Path:
         rows += [
             (f"images_per_second_{s}", v, "img/s", r.n_images, r.label) for s, v in r.stage_images_per_second.items()
         ]
-    store.log_metrics(con, run_id, rows)
-    store.finish_run(con, run_id, status="completed")
+    with store.tracked_run(con, run_id=run_id, kind="bench", parameters={"sizes": [r.n_images for r in results]}):
+        store.log_metrics(con, run_id, rows)
     con.close()
     return write_report(results, settings.reports_dir / "bench.md", run_id=run_id)
 

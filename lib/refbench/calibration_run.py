@@ -37,7 +37,6 @@ from refbench.errors import ConfigError
 from refbench.faces import FaceAnalyzer, create_face_analyzer
 from refbench.manifest import new_run_id, resolve_threshold
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 0.905, 0.01), 2)
 
@@ -126,6 +125,7 @@ def run_calibration(
     face_model: str = "insightface",
     set_default: bool = True,
     analyzer: FaceAnalyzer | None = None,
+    extra_parameters: dict[str, str] | None = None,
 ) -> CalibrationOutcome:
     """Calibrate ``face_model`` on labelled images, store it (and maybe the new default), write plots.
 
@@ -141,55 +141,53 @@ def run_calibration(
     current = resolve_threshold(settings, analyzer.name)
     run_id = new_run_id("calibrate")
     con = store.connect(settings.database)
+    parameters = {
+        "source": str(source),
+        "images_dir": str(images_dir),
+        "face_model": analyzer.name,
+        "distractors_dir": str(distractors_dir) if distractors_dir else None,
+        "set_default": set_default,
+        **(extra_parameters or {}),
+    }
     try:
-        store.start_run(
-            con,
-            run_id=run_id,
-            kind="calibrate",
-            parameters={
-                "source": str(source),
-                "images_dir": str(images_dir),
-                "face_model": analyzer.name,
-                "distractors_dir": str(distractors_dir) if distractors_dir else None,
-                "set_default": set_default,
-            },
-            versions=package_versions(),
-            git_commit=git_commit(),
-            execution_provider=analyzer.execution_provider,
-        )
-        embedded = embed_images([f for p in pairs for f in (p.a, p.b)], images_dir=images_dir, analyzer=analyzer)
-        distractors = embed_distractors(distractors_dir, analyzer=analyzer) if distractors_dir else None
-        calibration = calibrate(
-            pairs,
-            images_dir=images_dir,
-            analyzer=analyzer,
-            current_threshold=current,
-            source=str(source),
-            embedded=embedded,
-            distractors=distractors,
-        )
-        outcome = CalibrationOutcome(run_id, calibration, threshold_set=set_default)
-        outcome.sweep = cluster_sweep(embedded, identities) if identities else []
-        outcome.manifest_clusters = workspace_cluster_scores(con, identities, face_model=analyzer.name)
-        outcome.plots = save_calibration_plots(
-            calibration,
-            settings.reports_dir / "calibration",
-            threshold=calibration.recommended_threshold,
-            sweep=outcome.sweep,
-        )
-        save_calibration(con, calibration, run_id=run_id, set_default=set_default)
-        store.log_metrics(
-            con,
-            run_id,
-            [*summary_rows(calibration), *sweep_rows(outcome.sweep), *manifest_cluster_rows(outcome.manifest_clusters)],
-        )
-        store.insert_rows(
-            con, "artifacts", [{"path": str(p), "kind": "calibration_plot", "run_id": run_id} for p in outcome.plots]
-        )
-        store.finish_run(con, run_id, status="completed")
-    except BaseException as error:
-        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
+        with store.tracked_run(
+            con, run_id=run_id, kind="calibrate", parameters=parameters, execution_provider=analyzer.execution_provider
+        ):
+            embedded = embed_images([f for p in pairs for f in (p.a, p.b)], images_dir=images_dir, analyzer=analyzer)
+            distractors = embed_distractors(distractors_dir, analyzer=analyzer) if distractors_dir else None
+            calibration = calibrate(
+                pairs,
+                images_dir=images_dir,
+                analyzer=analyzer,
+                current_threshold=current,
+                source=str(source),
+                embedded=embedded,
+                distractors=distractors,
+            )
+            outcome = CalibrationOutcome(run_id, calibration, threshold_set=set_default)
+            outcome.sweep = cluster_sweep(embedded, identities) if identities else []
+            outcome.manifest_clusters = workspace_cluster_scores(con, identities, face_model=analyzer.name)
+            outcome.plots = save_calibration_plots(
+                calibration,
+                settings.reports_dir / "calibration",
+                threshold=calibration.recommended_threshold,
+                sweep=outcome.sweep,
+            )
+            save_calibration(con, calibration, run_id=run_id, set_default=set_default)
+            store.log_metrics(
+                con,
+                run_id,
+                [
+                    *summary_rows(calibration),
+                    *sweep_rows(outcome.sweep),
+                    *manifest_cluster_rows(outcome.manifest_clusters),
+                ],
+            )
+            store.insert_rows(
+                con,
+                "artifacts",
+                [{"path": str(p), "kind": "calibration_plot", "run_id": run_id} for p in outcome.plots],
+            )
     finally:
         con.close()
     return outcome

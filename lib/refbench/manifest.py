@@ -36,7 +36,6 @@ from refbench.ingest import Known, LoadedImage, ingest_file, list_files, rejecti
 from refbench.quality import FaceQuality, faces_quality
 from refbench.settings import Settings
 from refbench.types import EMBEDDING_DIM, Detections, ImageRecord, Rejection
-from refbench.versions import git_commit, package_versions
 
 log = logging.getLogger(__name__)
 
@@ -568,21 +567,10 @@ def tracked_manifest(
         "object_confidence": options.object_confidence,
         **(extra_parameters or {}),
     }
-    store.start_run(
-        con,
-        run_id=summary.run_id,
-        kind="manifest",
-        parameters=parameters,
-        versions=package_versions(),
-        git_commit=git_commit(),
-        execution_provider=execution_provider,
-    )
-    try:
+    with store.tracked_run(
+        con, run_id=summary.run_id, kind="manifest", parameters=parameters, execution_provider=execution_provider
+    ):
         yield summary
-    except BaseException as error:
-        store.finish_run(con, summary.run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
-    store.finish_run(con, summary.run_id, status="completed")
 
 
 def record_analysis(

@@ -27,7 +27,6 @@ from refbench import store
 from refbench.errors import ConfigError, RefbenchError
 from refbench.manifest import new_run_id
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 KERNEL = "python3"
 PATH_SUFFIXES = ("_path", "_dir", "_file")
@@ -126,8 +125,6 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
             run_id=run_id,
             kind="report",
             parameters={"notebook": str(notebook), **parameters},
-            versions=package_versions(),
-            git_commit=git_commit(),
             execution_provider=None,
         )
     finally:

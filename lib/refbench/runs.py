@@ -7,17 +7,14 @@ Every flow, notebook report and CLI run writes one ``runs`` row and its ``metric
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from refbench import store
 from refbench.errors import ConfigError
-from refbench.versions import git_commit, package_versions
+from refbench.store import tracked_run  # noqa: F401 - part of this module's API
 
 RUN_COLUMNS = (
     "run_id, kind, status, started_at, finished_at, duration_s, git_commit, execution_provider,"
@@ -165,34 +162,3 @@ def compare_runs(con: duckdb.DuckDBPyConnection, a: str, b: str) -> RunCompariso
     ):
         rows += [ComparisonRow(section, name, left.get(name), right.get(name)) for name in sorted(left | right)]
     return RunComparison(run_a, run_b, rows)
-
-
-@contextmanager
-def tracked_run(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    run_id: str,
-    kind: str,
-    parameters: dict[str, Any],
-    execution_provider: str | None = None,
-) -> Iterator[str]:
-    """Record ``runs`` start and end around a block; the block fails, the run is marked failed.
-
-    Yields:
-        The run id, for ``store.log_metrics``.
-    """
-    store.start_run(
-        con,
-        run_id=run_id,
-        kind=kind,
-        parameters=parameters,
-        versions=package_versions(),
-        git_commit=git_commit(),
-        execution_provider=execution_provider,
-    )
-    try:
-        yield run_id
-    except BaseException as error:
-        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
-    store.finish_run(con, run_id, status="completed")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import duckdb
 
 from refbench.errors import StoreError
+from refbench.versions import git_commit, package_versions
 
 MIGRATIONS_PACKAGE = "refbench.migrations"
 
@@ -146,11 +148,9 @@ def start_run(
     run_id: str,
     kind: str,
     parameters: dict[str, Any],
-    versions: dict[str, str],
-    git_commit: str | None,
-    execution_provider: str | None,
+    execution_provider: str | None = None,
 ) -> None:
-    """Record a run as started."""
+    """Record a run as started, with the git commit and the versions of the packages that shape results."""
     con.execute(
         "INSERT INTO runs (run_id, kind, started_at, status, git_commit, parameters, versions, execution_provider)"
         " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
@@ -158,12 +158,35 @@ def start_run(
             run_id,
             kind,
             now(),
-            git_commit,
+            git_commit(),
             json.dumps(parameters, default=str),
-            json.dumps(versions),
+            json.dumps(package_versions()),
             execution_provider,
         ],
     )
+
+
+@contextmanager
+def tracked_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str,
+    kind: str,
+    parameters: dict[str, Any],
+    execution_provider: str | None = None,
+) -> Iterator[str]:
+    """Record ``runs`` start and end around a block; when the block raises, the run is marked failed.
+
+    Yields:
+        The run id, for ``log_metrics``.
+    """
+    start_run(con, run_id=run_id, kind=kind, parameters=parameters, execution_provider=execution_provider)
+    try:
+        yield run_id
+    except BaseException as error:
+        finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finish_run(con, run_id, status="completed")
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, *, status: str, error: str | None = None) -> None:

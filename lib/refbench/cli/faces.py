@@ -22,7 +22,6 @@ from refbench.facesim import (
 )
 from refbench.manifest import new_run_id
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 
 @app.command()
@@ -120,16 +119,14 @@ def evaluate_identity(
             embedding = reference_from_image(Path(reference), analyzer=analyzer)
         if not outputs:
             raise ConfigError("give at least one output image or video")
-        store.start_run(
+        parameters = {"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name}
+        with store.tracked_run(
             con,
             run_id=run_id,
             kind="evaluate-identity",
-            parameters={"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name},
-            versions=package_versions(),
-            git_commit=git_commit(),
+            parameters=parameters,
             execution_provider=analyzer.execution_provider,
-        )
-        try:
+        ):
             results = [evaluate_output(p, embedding, analyzer=analyzer) for p in outputs]
             save_evaluations(con, results, reference=reference, face_model=analyzer.name, run_id=run_id)
             store.log_metrics(
@@ -145,10 +142,6 @@ def evaluate_identity(
                     )
                 ],
             )
-            store.finish_run(con, run_id, status="completed")
-        except BaseException as error:
-            store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-            raise
     finally:
         con.close()
     table = Table(

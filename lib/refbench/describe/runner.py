@@ -21,7 +21,6 @@ from refbench import store
 from refbench.describe import AssetFacts, Describer, Description, FaceFacts
 from refbench.manifest import new_run_id
 from refbench.settings import Settings
-from refbench.versions import git_commit, package_versions
 
 log = logging.getLogger(__name__)
 
@@ -177,35 +176,24 @@ def describe_assets(
         describer.prompt_version,
         database=con_or_settings.database if own else None,
     )
-    store.start_run(
-        con,
-        run_id=run_id,
-        kind="describe",
-        parameters={
-            "backend": describer.backend,
-            "model": describer.model,
-            "prompt_version": describer.prompt_version,
-            "force": force,
-            "concurrency": describer.concurrency,
-        },
-        versions=package_versions(),
-        git_commit=git_commit(),
-        execution_provider=None,
-    )
+    parameters = {
+        "backend": describer.backend,
+        "model": describer.model,
+        "prompt_version": describer.prompt_version,
+        "force": force,
+        "concurrency": describer.concurrency,
+    }
     start = time.perf_counter()
     recorder = _Recorder(con, summary)
     try:
-        try:
-            pending = _apply_cache(con, load_assets(con), describer, recorder, force=force)
-            _describe_pending(pending, describer, recorder, progress=progress)
-        finally:
-            recorder.flush()  # results already paid for are kept, even when the run is interrupted
-        summary.seconds = time.perf_counter() - start
-        _log_summary(con, summary)
-        store.finish_run(con, run_id, status="completed")
-    except BaseException as error:
-        store.finish_run(con, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-        raise
+        with store.tracked_run(con, run_id=run_id, kind="describe", parameters=parameters):
+            try:
+                pending = _apply_cache(con, load_assets(con), describer, recorder, force=force)
+                _describe_pending(pending, describer, recorder, progress=progress)
+            finally:
+                recorder.flush()  # results already paid for are kept, even when the run is interrupted
+            summary.seconds = time.perf_counter() - start
+            _log_summary(con, summary)
     finally:
         if own:
             con.close()
