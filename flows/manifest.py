@@ -115,25 +115,18 @@ def manifest_pipeline(
                     )
                     # Oldest first: rows keep the input order, so tags match run_manifest's.
                     while len(in_flight) >= IN_FLIGHT:
-                        _record(con, in_flight.popleft(), summary, options, batch)
+                        _record(batch, in_flight.popleft(), summary, options)
                 while in_flight:
-                    _record(con, in_flight.popleft(), summary, options, batch)
+                    _record(batch, in_flight.popleft(), summary, options)
             finish_task(con, summary, settings=settings, options=options)
     finally:
         con.close()
     return summary
 
 
-def _record(
-    con: duckdb.DuckDBPyConnection,
-    future: PrefectFuture,
-    summary: ManifestSummary,
-    options: ManifestOptions,
-    batch: store.Batch,
-) -> None:
+def _record(batch: store.Batch, future: PrefectFuture, summary: ManifestSummary, options: ManifestOptions) -> None:
     """Wait for one image's analysis (bounded: a lost worker fails the run) and write it."""
-    record_analysis(con, future.result(timeout=IMAGE_TIMEOUT_S), summary, options=options)
-    batch.tick()
+    record_analysis(batch, future.result(timeout=IMAGE_TIMEOUT_S), summary, options=options)
 
 
 @flow(name="manifest", log_prints=True)

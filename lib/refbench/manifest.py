@@ -162,13 +162,10 @@ def thumbnail_path(files_dir: Path, image_id: str) -> Path:
     return files_dir / "thumbs" / f"{image_id[:20]}.jpg"
 
 
-def write_analysis(
-    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, *, run_id: str, detector: str, face_model: str
-) -> None:
-    """Persist one image's rows (image, detections, faces, processed markers); the caller owns the transaction."""
+def write_analysis(batch: store.Batch, analysis: ImageAnalysis, *, run_id: str, detector: str, face_model: str) -> None:
+    """Queue one image's rows (image, detections, faces, processed markers) in the open batch."""
     record = analysis.record
-    store.insert_rows(
-        con,
+    batch.add(
         "images",
         [
             {
@@ -187,18 +184,14 @@ def write_analysis(
         ],
     )
     if analysis.objects is not None:
-        store.insert_rows(con, "detections", _detection_rows(analysis, detector))
-        store.insert_rows(
-            con,
-            "processed",
-            [{"image_id": record.image_id, "stage": "objects", "backend": detector, "run_id": run_id}],
+        batch.add("detections", _detection_rows(analysis, detector))
+        batch.add(
+            "processed", [{"image_id": record.image_id, "stage": "objects", "backend": detector, "run_id": run_id}]
         )
     if analysis.faces is not None:
-        store.insert_rows(con, "faces", _face_rows(analysis, face_model))
-        store.insert_rows(
-            con,
-            "processed",
-            [{"image_id": record.image_id, "stage": "faces", "backend": face_model, "run_id": run_id}],
+        batch.add("faces", _face_rows(analysis, face_model))
+        batch.add(
+            "processed", [{"image_id": record.image_id, "stage": "faces", "backend": face_model, "run_id": run_id}]
         )
 
 
@@ -574,13 +567,14 @@ def tracked_manifest(
 
 
 def record_analysis(
-    con: duckdb.DuckDBPyConnection, analysis: ImageAnalysis, summary: ManifestSummary, *, options: ManifestOptions
+    batch: store.Batch, analysis: ImageAnalysis, summary: ManifestSummary, *, options: ManifestOptions
 ) -> None:
-    """Add one image's stage seconds to the summary and write its rows."""
+    """Add one image's stage seconds to the summary and write its rows with the batch."""
     for stage, seconds in analysis.seconds.items():
         summary.seconds[stage] += seconds
     start = time.perf_counter()
-    write_analysis(con, analysis, run_id=summary.run_id, detector=options.detector, face_model=options.face_model)
+    write_analysis(batch, analysis, run_id=summary.run_id, detector=options.detector, face_model=options.face_model)
+    batch.tick()
     summary.seconds["register"] += time.perf_counter() - start
 
 
@@ -622,8 +616,7 @@ def run_manifest(
                         run_objects=needs_objects,
                         run_faces=needs_faces,
                     )
-                    record_analysis(con, analysis, summary, options=options)
-                    batch.tick()
+                    record_analysis(batch, analysis, summary, options=options)
             finish_manifest(con, summary, settings=settings, options=options)
     finally:
         con.close()
