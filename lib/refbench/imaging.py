@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,6 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         ImageRejected: with code ``not_an_image``, ``zero_size``, ``too_many_pixels``,
             ``truncated`` or ``decode_error``.
     """
-    import io
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -14,6 +14,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -162,13 +163,20 @@ def _darknet_deb(cache_dir: Path) -> Path:
     return debs[0]
 
 
-def _from_deb(member: str, cache_dir: Path) -> bytes:
+@lru_cache(maxsize=1)
+def _deb_filesystem(cache_dir: Path) -> tuple[str, bytes]:
+    """The verified darknet package's file system as tar bytes: extracted once for all its photos."""
     deb = _darknet_deb(cache_dir)
     data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    return deb.name, data
+
+
+def _from_deb(member: str, cache_dir: Path) -> bytes:
+    deb_name, data = _deb_filesystem(cache_dir)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         handle = tf.extractfile(member)
         if handle is None:
-            raise RefbenchError(f"{member} missing from {deb.name}")
+            raise RefbenchError(f"{member} missing from {deb_name}")
         return handle.read()
 
 
