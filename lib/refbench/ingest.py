@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refbench.errors import ImageRejected
+from refbench.errors import ConfigError, ImageRejected
 from refbench.imaging import decode_image, read_file, sha256_bytes
 from refbench.types import ImageRecord, Rejection
 
@@ -38,8 +38,6 @@ class Known:
 def list_files(folder: Path) -> list[Path]:
     """Every regular, non-hidden file under ``folder``, sorted by path."""
     if not folder.is_dir():
-        from refbench.errors import ConfigError
-
         raise ConfigError(f"{folder} is not a folder")
     return sorted(
         p

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from refbench.errors import ConfigError
+
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 
@@ -21,7 +23,5 @@ def resolve_providers(requested: list[str] | None) -> list[str]:
         return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
     missing = [p for p in requested if p not in available]
     if missing:
-        from refbench.errors import ConfigError
-
         raise ConfigError(f"execution providers {missing} are not available; this onnxruntime offers {available}")
     return list(requested)
