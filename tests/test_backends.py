@@ -84,6 +84,10 @@ def test_same_person_scores_higher_than_different_people(samples_dir: Path) -> N
 def test_insightface_reports_the_provider_in_use() -> None:
     analyzer = create_face_analyzer("insightface", model_dir=MODELS, providers=["CPUExecutionProvider"])
     assert analyzer.execution_provider == "CPUExecutionProvider"
+    # Spinning ORT threads would steal the cores OpenCV's detector runs on next (README, Performance).
+    for model in analyzer.app.models.values():
+        options = model.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_ultralytics_loads_a_saved_model_file(tmp_path: Path, samples_dir: Path) -> None:

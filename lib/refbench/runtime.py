@@ -25,3 +25,18 @@ def resolve_providers(requested: list[str] | None) -> list[str]:
     if missing:
         raise ConfigError(f"execution providers {missing} are not available; this onnxruntime offers {available}")
     return list(requested)
+
+
+def session_options():
+    """ONNX Runtime session options for a pipeline that alternates ORT with OpenCV.
+
+    ORT's intra-op threads spin-wait after each run by default; on a 2-core laptop that spinning
+    steals the cores the next OpenCV DNN call needs (measured: YOLOv3-tiny 105 ms → 75 ms per
+    image once ORT stops spinning, face analysis unchanged).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options

@@ -13,7 +13,7 @@ import numpy as np
 from refbench.errors import ModelUnavailableError
 from refbench.faces import analyze_with_margin, l2_normalize
 from refbench.models import model_path
-from refbench.runtime import resolve_providers
+from refbench.runtime import resolve_providers, session_options
 from refbench.types import Detections
 
 PACK = "buffalo_s"
@@ -40,6 +40,7 @@ class InsightFaceAnalyzer:
             root=str(model_dir / "insightface"),
             allowed_modules=["detection", "recognition"],
             providers=chosen,
+            sess_options=session_options(),
         )
         ctx_id = 0 if chosen[0] == "CUDAExecutionProvider" else -1
         self.app.prepare(ctx_id=ctx_id, det_size=(det_size, det_size), det_thresh=det_threshold)
