@@ -28,6 +28,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# rembg imports pymatting, whose numba kernels compile on first import (~70 s): do it once, here.
+	$(PY) -c "import rembg"
 	touch $@
 
 models: venv
