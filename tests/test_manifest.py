@@ -209,3 +209,24 @@ def test_contact_sheet_and_run_metrics(demo_workspace: Settings) -> None:
     sheet = Image.open(path)
     assert sheet.width == 6 * 220 and sheet.height == -(-n_images // 6) * 260
     assert metrics["images_total"] == n_images and metrics["seconds_detect"] > 0
+
+
+def test_a_failure_after_reclustering_leaves_the_registry_as_it_was(
+    demo_copy: Settings, samples_dir: Path, backends: Backends
+) -> None:
+    """Identities are deleted and rewritten on every run: a later failure must roll that back."""
+    con = store.connect(demo_copy.database)
+    before = store.table_counts(con)
+    con.close()
+    # A directory where the contact sheet goes makes the run fail after clustering and assets.
+    (demo_copy.workspace_files / "contact_sheet.png").mkdir(parents=True)
+    with pytest.raises(IsADirectoryError):
+        run(samples_dir, demo_copy, backends, face_threshold=0.95)  # would split every person
+    con = store.connect(demo_copy.database)
+    after = store.table_counts(con)
+    status = con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    con.close()
+    assert status == "failed"
+    assert {t: n for t, n in after.items() if t not in ("runs", "metrics")} == {
+        t: n for t, n in before.items() if t not in ("runs", "metrics")
+    }

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from refbench import store
-from refbench.manifest import ManifestOptions, new_run_id, run_manifest
+from refbench.manifest import ManifestOptions, run_manifest
 from refbench.settings import Settings
 
 PER_IMAGE_STAGES = ("ingest", "detect", "faces", "crops", "register")
@@ -114,7 +114,7 @@ def run_benchmark(*, settings: Settings, sizes: tuple[int, ...] = (50, 100, 200,
 def record(results: list[BenchResult], *, settings: Settings) -> Path:
     """Store the results as a ``bench`` run in the workspace and write ``reports/bench.md``."""
     con = store.connect(settings.database)
-    run_id = new_run_id("bench")
+    run_id = store.new_run_id("bench")
     rows = []
     for r in results:
         rows += [

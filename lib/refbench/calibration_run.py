@@ -35,7 +35,7 @@ from refbench.cluster_metrics import (
 )
 from refbench.errors import ConfigError
 from refbench.faces import FaceAnalyzer, create_face_analyzer
-from refbench.manifest import new_run_id, resolve_threshold
+from refbench.manifest import resolve_threshold
 from refbench.settings import Settings
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 0.905, 0.01), 2)
@@ -139,7 +139,7 @@ def run_calibration(
         raise ConfigError(f"distractor folder not found: {distractors_dir}")
     analyzer = analyzer or create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
     current = resolve_threshold(settings, analyzer.name)
-    run_id = new_run_id("calibrate")
+    run_id = store.new_run_id("calibrate")
     con = store.connect(settings.database)
     parameters = {
         "source": str(source),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,13 +19,13 @@ import duckdb
 import numpy as np
 
 from refbench import store
+from refbench.assets import register_assets
 from refbench.crops import (
     FACE_PADDING,
     OBJECT_PADDING,
     SheetItem,
     contact_sheet,
     save_crop,
-    save_scaled,
     save_thumbnail,
 )
 from refbench.detect import ObjectDetector, create_object_detector
@@ -39,14 +38,6 @@ from refbench.types import EMBEDDING_DIM, Detections, ImageRecord, Rejection
 
 log = logging.getLogger(__name__)
 
-VEHICLES = {"bicycle", "car", "motorbike", "motorcycle", "aeroplane", "airplane", "bus", "train", "truck", "boat"}
-ANIMALS = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
-ASSET_PREFIX = {"character": "CHAR", "prop": "PROP", "vehicle": "VEH", "animal": "ANIM", "environment": "ENV"}
-MIN_ASSET_CONFIDENCE = 0.5
-MIN_ASSET_AREA_FRAC = 0.01
-# An image is a scene (ENV) when nothing in it dominates the frame.
-ENV_MAX_FACE_WIDTH_FRAC = 0.08
-ENV_MAX_OBJECT_AREA_FRAC = 0.25
 CONTACT_SHEET_PAGE = 120
 
 
@@ -389,119 +380,6 @@ def _stable_tags(labels: np.ndarray, previous: list[str | None], face_model: str
     return tags
 
 
-def asset_type_of(class_name: str) -> str | None:
-    """Asset type of a COCO class; ``None`` for people (characters come from faces)."""
-    if class_name == "person":
-        return None
-    return "vehicle" if class_name in VEHICLES else "animal" if class_name in ANIMALS else "prop"
-
-
-def register_assets(
-    con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path
-) -> dict[str, int]:
-    """Create or refresh CHAR/PROP/VEH/ANIM/ENV assets; existing assets keep their tags.
-
-    Returns:
-        Active assets per type.
-    """
-    _register_characters(con, face_model=face_model)
-    _register_objects(con, detector=detector)
-    _register_environments(con, face_model=face_model, detector=detector, files_dir=files_dir)
-    return dict(con.execute("SELECT asset_type, count(*) FROM assets WHERE active GROUP BY 1 ORDER BY 1").fetchall())
-
-
-def _next_tag(con: duckdb.DuckDBPyConnection, prefix: str) -> str:
-    row = con.execute(
-        "SELECT max(CAST(split_part(tag, '_', 2) AS INTEGER)) FROM assets WHERE starts_with(tag, ?)", [f"{prefix}_"]
-    ).fetchone()
-    return f"{prefix}_{(row[0] or 0) + 1:02d}"
-
-
-def _register_characters(con: duckdb.DuckDBPyConnection, *, face_model: str) -> None:
-    rows = con.execute(
-        "SELECT d.identity_id, d.tag, f.image_id, f.crop_path, f.quality_score FROM identities d"
-        " JOIN faces f ON f.face_id = d.best_face_id WHERE d.face_model = ? ORDER BY d.tag",
-        [face_model],
-    ).fetchall()
-    con.execute("UPDATE assets SET active = FALSE WHERE asset_type = 'character'")
-    for identity_id, tag, image_id, crop_path, quality in rows:
-        con.execute(
-            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, identity_id, crop_path,"
-            " quality_score, active) VALUES (?, ?, 'character', ?, ?, ?, ?, ?, TRUE)"
-            " ON CONFLICT (asset_id) DO UPDATE SET source_image_id = excluded.source_image_id,"
-            " crop_path = excluded.crop_path, quality_score = excluded.quality_score, active = TRUE",
-            [identity_id, tag, f"character {tag.split('_')[1]}", image_id, identity_id, crop_path, quality],
-        )
-
-
-def _register_objects(con: duckdb.DuckDBPyConnection, *, detector: str) -> None:
-    rows = con.execute(
-        "SELECT d.detection_id, d.class_name, d.image_id, d.crop_path, d.confidence, d.bbox FROM detections d"
-        " JOIN images i USING (image_id) WHERE d.detector = ? AND d.confidence >= ?"
-        " AND (d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2]) >= ? * i.width * i.height"
-        " ORDER BY i.ingested_at, i.file_name, d.confidence DESC",
-        [detector, MIN_ASSET_CONFIDENCE, MIN_ASSET_AREA_FRAC],
-    ).fetchall()
-    existing = {r[0] for r in con.execute("SELECT asset_id FROM assets").fetchall()}
-    kept: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
-    for detection_id, class_name, image_id, crop_path, confidence, bbox in rows:
-        box, key = np.asarray(bbox), (image_id, class_name)
-        if (asset_type := asset_type_of(class_name)) is None or _mostly_inside(box, kept[key]):
-            continue
-        kept[key].append(box)
-        if detection_id in existing:
-            continue
-        con.execute(
-            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, detection_id, crop_path,"
-            " quality_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                detection_id,
-                _next_tag(con, ASSET_PREFIX[asset_type]),
-                asset_type,
-                class_name,
-                image_id,
-                detection_id,
-                crop_path,
-                confidence,
-            ],
-        )
-
-
-def _mostly_inside(box: np.ndarray, others: list[np.ndarray], *, fraction: float = 0.7) -> bool:
-    """Whether ``fraction`` of ``box`` (4,) lies inside one of ``others``: a part of an object already kept.
-
-    NMS keeps such boxes (their IoU is low), but a tie's knot is no second tie.
-    """
-    area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-6)
-    for other in others:
-        overlap = np.clip(np.minimum(box[2:], other[2:]) - np.maximum(box[:2], other[:2]), 0, None)
-        if overlap[0] * overlap[1] / area >= fraction:
-            return True
-    return False
-
-
-def _register_environments(con: duckdb.DuckDBPyConnection, *, face_model: str, detector: str, files_dir: Path) -> None:
-    rows = con.execute(
-        "SELECT i.image_id FROM images i WHERE i.image_id NOT IN (SELECT asset_id FROM assets)"
-        " AND coalesce((SELECT max(f.width_frac) FROM faces f WHERE f.image_id = i.image_id"
-        "               AND f.face_model = ?), 0) < ?"
-        " AND coalesce((SELECT max((d.bbox[3] - d.bbox[1]) * (d.bbox[4] - d.bbox[2])) FROM detections d"
-        "               WHERE d.image_id = i.image_id AND d.detector = ? AND d.confidence >= ?), 0)"
-        "     < ? * i.width * i.height"
-        " AND i.image_id IN (SELECT image_id FROM processed WHERE backend = ?)"
-        " ORDER BY i.ingested_at, i.file_name",
-        [face_model, ENV_MAX_FACE_WIDTH_FRAC, detector, MIN_ASSET_CONFIDENCE, ENV_MAX_OBJECT_AREA_FRAC, detector],
-    ).fetchall()
-    for (image_id,) in rows:
-        record = image_record(con, image_id)
-        crop = save_scaled(record.stored_path, files_dir / "crops" / "environments" / f"{image_id[:20]}.jpg")
-        con.execute(
-            "INSERT INTO assets (asset_id, tag, asset_type, name, source_image_id, crop_path, quality_score)"
-            " VALUES (?, ?, 'environment', ?, ?, ?, NULL)",
-            [image_id, _next_tag(con, "ENV"), Path(record.file_name).stem.replace("_", " "), image_id, str(crop)],
-        )
-
-
 def write_contact_sheet(con: duckdb.DuckDBPyConnection, path: Path, *, run_id: str) -> Path:
     """Contact sheet of every registered upload: number, file name, and what it became."""
     rows = con.execute(
@@ -527,11 +405,6 @@ def _thumbnail_or_original(files_dir: Path, stored: Path) -> Path:
     return thumb if thumb.is_file() else stored
 
 
-def new_run_id(kind: str) -> str:
-    """A sortable, unique run id: ``<kind>-<UTC time>-<random>``."""
-    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
-
-
 @contextmanager
 def tracked_manifest(
     con: duckdb.DuckDBPyConnection,
@@ -547,7 +420,7 @@ def tracked_manifest(
     if threshold is None:
         threshold = workspace_threshold(con, options.face_model)
     summary = ManifestSummary(
-        run_id=new_run_id("manifest"),
+        run_id=store.new_run_id("manifest"),
         database=database,
         threshold=threshold,
         execution_provider=execution_provider,
@@ -627,22 +500,24 @@ def finish_manifest(
     con: duckdb.DuckDBPyConnection, summary: ManifestSummary, *, settings: Settings, options: ManifestOptions
 ) -> None:
     """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, metrics."""
-    start = time.perf_counter()
-    summary.identities = assign_identities(
-        con, face_model=options.face_model, threshold=summary.threshold, run_id=summary.run_id
-    )
-    summary.seconds["cluster"] += time.perf_counter() - start
-    start = time.perf_counter()
-    summary.assets_by_type = register_assets(
-        con,
-        face_model=options.face_model,
-        detector=options.detector,
-        files_dir=settings.workspace_files,
-    )
-    summary.contact_sheet = write_contact_sheet(
-        con, settings.workspace_files / "contact_sheet.png", run_id=summary.run_id
-    )
-    summary.seconds["assets"] += time.perf_counter() - start
+    # One transaction: identities are deleted and rewritten, and assets must follow them.
+    with store.transaction(con):
+        start = time.perf_counter()
+        summary.identities = assign_identities(
+            con, face_model=options.face_model, threshold=summary.threshold, run_id=summary.run_id
+        )
+        summary.seconds["cluster"] += time.perf_counter() - start
+        start = time.perf_counter()
+        summary.assets_by_type = register_assets(
+            con,
+            face_model=options.face_model,
+            detector=options.detector,
+            files_dir=settings.workspace_files,
+        )
+        summary.contact_sheet = write_contact_sheet(
+            con, settings.workspace_files / "contact_sheet.png", run_id=summary.run_id
+        )
+        summary.seconds["assets"] += time.perf_counter() - start
     summary.images_total = store.count(con, "images")
     summary.rejected_total = store.count(con, "rejections")
     summary.faces = store.count(con, "faces", "face_model = ?", [options.face_model])

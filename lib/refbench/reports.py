@@ -25,7 +25,6 @@ from nbconvert import HTMLExporter
 
 from refbench import store
 from refbench.errors import ConfigError, RefbenchError
-from refbench.manifest import new_run_id
 from refbench.settings import Settings
 
 KERNEL = "python3"
@@ -113,7 +112,7 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
     database = report_database(parameters, settings)
     if parameters.get("db_path") and not database.is_file():
         raise ConfigError(f"no workspace database at {database} (parameter db_path)")
-    run_id = new_run_id("report")
+    run_id = store.new_run_id("report")
     out_dir = settings.reports_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{notebook.stem}-{run_id.removeprefix('report-')}"

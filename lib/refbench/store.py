@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,6 +73,18 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All statements inside commit together or not at all (and pay for one WAL flush, not one each)."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 class Batch:
     """Buffers rows and writes them in one transaction per ``size`` items.
 
@@ -113,6 +127,11 @@ class Batch:
             self.con.commit()
         else:
             self.con.rollback()
+
+
+def new_run_id(kind: str) -> str:
+    """A sortable, unique run id: ``<kind>-<UTC time>-<random>``."""
+    return f"{kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
 
 
 def now() -> datetime:

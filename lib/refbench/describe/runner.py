@@ -19,7 +19,6 @@ import duckdb
 
 from refbench import store
 from refbench.describe import AssetFacts, Describer, Description, FaceFacts
-from refbench.manifest import new_run_id
 from refbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ def describe_assets(
     con = store.connect(con_or_settings.database) if own else con_or_settings
     if not own:
         store.migrate(con)
-    run_id = new_run_id("describe")
+    run_id = store.new_run_id("describe")
     summary = DescribeSummary(
         run_id,
         describer.backend,
