@@ -21,7 +21,8 @@ import numpy as np
 from refbench import store
 from refbench.calibration import largest_face_embedding, load_image_rgb
 from refbench.errors import ConfigError, ImageRejected
-from refbench.faces import FaceAnalyzer
+from refbench.faces import FaceAnalyzer, create_face_analyzer
+from refbench.settings import Settings
 
 N_VIDEO_FRAMES = 16
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -186,3 +187,51 @@ def save_evaluations(
         )
         ids.append(evaluation_id)
     return ids
+
+
+@dataclass(frozen=True)
+class IdentityEvaluation:
+    """One ``evaluate-identity`` run: its id, the face model used and a result per output."""
+
+    run_id: str
+    face_model: str
+    results: list[FaceSimResult]
+
+
+def run_identity_evaluation(
+    settings: Settings, *, reference: str, outputs: Sequence[Path], face_model: str = "insightface"
+) -> IdentityEvaluation:
+    """Score ``outputs`` against a CHAR tag or a reference image; store results, frames and metrics as a run."""
+    if not outputs:
+        raise ConfigError("give at least one output image or video")
+    analyzer = create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
+    run_id = store.new_run_id("evaluate")
+    con = store.connect(settings.database)
+    try:
+        if is_tag(reference):
+            embedding = reference_from_tag(con, reference, face_model=analyzer.name)
+        else:
+            embedding = reference_from_image(Path(reference), analyzer=analyzer)
+        parameters = {"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name}
+        with store.tracked_run(
+            con,
+            run_id=run_id,
+            kind="evaluate-identity",
+            parameters=parameters,
+            execution_provider=analyzer.execution_provider,
+        ):
+            results = [evaluate_output(p, embedding, analyzer=analyzer) for p in outputs]
+            save_evaluations(con, results, reference=reference, face_model=analyzer.name, run_id=run_id)
+            store.log_metrics(con, run_id, [row for r in results for row in _metric_rows(r)])
+    finally:
+        con.close()
+    return IdentityEvaluation(run_id, analyzer.name, results)
+
+
+def _metric_rows(result: FaceSimResult) -> list[tuple]:
+    label = str(result.output_path)
+    return [
+        ("facesim_mean", result.mean, "cosine", None, label),
+        ("facesim_min", result.min, "cosine", None, label),
+        ("no_face_rate", result.no_face_rate, "ratio", None, label),
+    ]

@@ -8,19 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from refbench import store
 from refbench.calibration_run import CalibrationOutcome, run_calibration
 from refbench.cli.app import app, console
-from refbench.errors import ConfigError
-from refbench.faces import create_face_analyzer
-from refbench.facesim import (
-    evaluate_output,
-    is_tag,
-    reference_from_image,
-    reference_from_tag,
-    save_evaluations,
-)
-from refbench.manifest import new_run_id
+from refbench.facesim import run_identity_evaluation
 from refbench.settings import Settings
 
 
@@ -109,41 +99,7 @@ def evaluate_identity(
 ) -> None:
     """FaceSim-Arc of generated outputs against a reference identity (16 frames per video)."""
     settings = Settings(db_path=db) if db else Settings()
-    analyzer = create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
-    run_id = new_run_id("evaluate")
-    con = store.connect(settings.database)
-    try:
-        if is_tag(reference):
-            embedding = reference_from_tag(con, reference, face_model=analyzer.name)
-        else:
-            embedding = reference_from_image(Path(reference), analyzer=analyzer)
-        if not outputs:
-            raise ConfigError("give at least one output image or video")
-        parameters = {"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name}
-        with store.tracked_run(
-            con,
-            run_id=run_id,
-            kind="evaluate-identity",
-            parameters=parameters,
-            execution_provider=analyzer.execution_provider,
-        ):
-            results = [evaluate_output(p, embedding, analyzer=analyzer) for p in outputs]
-            save_evaluations(con, results, reference=reference, face_model=analyzer.name, run_id=run_id)
-            store.log_metrics(
-                con,
-                run_id,
-                [
-                    row
-                    for r in results
-                    for row in (
-                        ("facesim_mean", r.mean, "cosine", None, str(r.output_path)),
-                        ("facesim_min", r.min, "cosine", None, str(r.output_path)),
-                        ("no_face_rate", r.no_face_rate, "ratio", None, str(r.output_path)),
-                    )
-                ],
-            )
-    finally:
-        con.close()
+    evaluation = run_identity_evaluation(settings, reference=reference, outputs=outputs, face_model=face_model)
     table = Table(
         "output",
         "kind",
@@ -151,9 +107,9 @@ def evaluate_identity(
         "FaceSim-Arc mean",
         "min",
         "no-face rate",
-        title=f"identity preservation vs {reference} ({analyzer.name})",
+        title=f"identity preservation vs {reference} ({evaluation.face_model}, {evaluation.run_id})",
     )
-    for r in results:
+    for r in evaluation.results:
         table.add_row(
             str(r.output_path), r.output_kind, str(len(r.scores)), _fmt(r.mean), _fmt(r.min), f"{r.no_face_rate:.2f}"
         )
