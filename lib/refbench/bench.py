@@ -8,6 +8,7 @@ whether memory stays flat as the number of images grows.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from refbench import store
+from refbench.detect.darknet import DarknetDetector
 from refbench.manifest import ManifestOptions, run_manifest
 from refbench.settings import Settings
 
@@ -35,6 +37,8 @@ class BenchResult:
     wall_seconds: float
     images_per_second: float
     peak_rss_mb: float
+    cpu_ms_per_image: float
+    probe_ms: float
     stage_images_per_second: dict[str, float]
     faces: int
     identities: int
@@ -70,15 +74,48 @@ def make_variants(samples: list[Path], folder: Path, *, count: int, seed: int = 
 
 def measure(photos: Path, *, label: str, settings: Settings) -> BenchResult:
     """Run the default manifest on ``photos`` in this process and measure it (call in a fresh process)."""
-    start = time.perf_counter()
+    probe = machine_probe_ms(settings)
+    cpu_start, start = process_cpu_seconds(), time.perf_counter()
     summary = run_manifest(photos, settings=settings, options=ManifestOptions())
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, process_cpu_seconds() - cpu_start
     n = max(summary.images_new, 1)
     stages = {s: n / summary.seconds[s] for s in PER_IMAGE_STAGES if summary.seconds.get(s)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
     return BenchResult(
-        label, summary.images_new, wall, summary.images_new / wall, peak_mb, stages, summary.faces, summary.identities
+        label,
+        summary.images_new,
+        wall,
+        summary.images_new / wall,
+        peak_mb,
+        1000 * cpu / n,
+        probe,
+        stages,
+        summary.faces,
+        summary.identities,
     )
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_probe_ms(settings: Settings, *, repeats: int = 7) -> float:
+    """Median milliseconds of one YOLOv3-tiny forward pass on a fixed 416×416 blob.
+
+    The same work every time: when a row is slow and its probe is slow too, the machine was busy
+    (shared cores), not the code.
+    """
+    detector = DarknetDetector(model_dir=settings.models)
+    blob = np.full((1, 3, 416, 416), 0.5, dtype=np.float32)
+    times = []
+    for _ in range(repeats + 1):
+        detector.net.setInput(blob)
+        start = time.perf_counter()
+        detector.net.forward(detector.output_layers)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times[1:]))  # the first pass allocates
 
 
 def measure_in_subprocess(photos: Path, *, label: str, model_dir: Path, workdir: Path) -> BenchResult:
@@ -120,6 +157,8 @@ def record(results: list[BenchResult], *, settings: Settings) -> Path:
         rows += [
             ("images_per_second", r.images_per_second, "img/s", r.n_images, r.label),
             ("peak_rss", r.peak_rss_mb, "MB", r.n_images, r.label),
+            ("cpu_per_image", r.cpu_ms_per_image, "ms", r.n_images, r.label),
+            ("machine_probe", r.probe_ms, "ms", r.n_images, r.label),
         ]
         rows += [
             (f"images_per_second_{s}", v, "img/s", r.n_images, r.label) for s, v in r.stage_images_per_second.items()
@@ -136,14 +175,22 @@ def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path
     lines = [
         f"# Benchmark {run_id}",
         "",
-        "Default pipeline (opencv-darknet + insightface), 2-core CPU, one fresh process and workspace per row.",
+        f"Default pipeline (opencv-darknet + insightface), {os.cpu_count()} CPU cores, one fresh process and"
+        " workspace per row. CPU ms/img counts every thread of the process. Probe: median ms of one YOLOv3-tiny"
+        " forward pass on a fixed blob just before the row — the same work each time, so it shows how busy the"
+        " machine was.",
         "",
-        "| set | images | end-to-end img/s | peak RSS MB | " + " | ".join(f"{s} img/s" for s in stages) + " |",
-        "|---" * (4 + len(stages)) + "|",
+        "| set | images | end-to-end img/s | CPU ms/img | probe ms | peak RSS MB | "
+        + " | ".join(f"{s} img/s" for s in stages)
+        + " |",
+        "|---" * (6 + len(stages)) + "|",
     ]
     for r in results:
         per_stage = " | ".join(f"{r.stage_images_per_second.get(s, float('nan')):.1f}" for s in stages)
-        lines.append(f"| {r.label} | {r.n_images} | {r.images_per_second:.2f} | {r.peak_rss_mb:.0f} | {per_stage} |")
+        lines.append(
+            f"| {r.label} | {r.n_images} | {r.images_per_second:.2f} | {r.cpu_ms_per_image:.0f} | {r.probe_ms:.0f}"
+            f" | {r.peak_rss_mb:.0f} | {per_stage} |"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
