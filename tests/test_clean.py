@@ -147,3 +147,34 @@ def test_tier3_refusals(tier3, backends: Backends, tmp_path: Path, tag: str, att
             max_attempts=attempts,
         )
         cleaner.clean(registry[tag], out_dir=tmp_path)
+
+
+def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3, backends: Backends, tmp_path: Path) -> None:
+    """GeminiImageGenerator over HTTP: the fake image model hands the reference back, so it must pass ArcFace."""
+    from refbench.fakes.gemini import FakeGemini
+    from refbench.generation.chain import GeminiImageGenerator
+    from refbench.generation.submit import make_client
+
+    con, registry, identities, threshold = tier3
+    with FakeGemini() as fake:
+        client = make_client(mode="gemini", api_key="test-key", base_url=fake.url)
+        cleaner = GenerativeCleaner(
+            generator=GeminiImageGenerator(client),
+            face_analyzer=backends.faces,
+            identities=identities,
+            threshold=threshold,
+            fallback=create_cleaner("original"),
+        )
+        (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+        fake.add_rule("safety")  # no image in the answer: said, not passed off as a sheet
+        with pytest.raises(ConfigError, match="returned no image"):
+            GeminiImageGenerator(client).generate("a prompt", np.zeros((64, 64, 3), np.uint8))
+    assert (result.tier, result.status, result.attempts, result.method) == (3, "ok", 1, "generative:gemini-image")
+    assert result.similarity > 0.9  # the same pixels, re-encoded
+    request = fake.requests[0]
+    assert request.model == "gemini-2.5-flash-image" and request.api_key == "test-key"
+    parts = request.body["contents"][0]["parts"]
+    inline = parts[1]["inlineData"]  # the SDK writes mime_type in snake case here; the API takes both
+    assert parts[0]["text"] == result.prompt and (inline.get("mimeType") or inline["mime_type"]) == "image/png"
+    with Image.open(result.path) as sheet, Image.open(registry["CHAR_13"].crop_path) as crop:
+        assert sheet.size == crop.size

@@ -27,6 +27,7 @@ FAILURE_KINDS = ("429", "500", "503", "safety", "prompt_blocked", "malformed")
 _PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
 _TYPE_MARKER = re.compile(r"ASSET TYPE: (\w+)")
 IMAGE_TILE_TOKENS = 258  # Gemini 2.x: an image <= 384 px both sides, or each 768x768 tile of a larger one
+IMAGE_OUTPUT_TOKENS = 1290  # gemini-2.5-flash-image bills each generated image (up to 1024 px) as 1290 tokens
 
 # Recorded-style answers per asset type; schema properties not listed here get neutral defaults.
 RECORDED: dict[str, dict[str, Any]] = {
@@ -237,6 +238,8 @@ class FakeGemini:
             candidate = {"finishReason": "SAFETY", "index": 0, "safetyRatings": _ratings()}
             usage.update(candidatesTokenCount=0, totalTokenCount=usage["promptTokenCount"])
             return 200, json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}).encode()
+        if "image" in model and kind == "ok":
+            return self._image_answer(model, body, usage)
         text = recorded_answer(body)
         if kind == "malformed":
             text = text[: len(text) // 2]  # cut mid-string, like a truncated generation
@@ -251,6 +254,35 @@ class FakeGemini:
                 "responseId": f"fake-{len(self.requests)}",
             }
         ).encode()
+
+
+    def _image_answer(self, model: str, body: dict[str, Any], usage: dict[str, int]) -> tuple[int, bytes]:
+        """An image model's answer: a line of text and the request's first image back, as PNG.
+
+        Echoing the reference makes the "generation" the same person, so identity checks downstream
+        have a known right answer; a request without an image is refused as the API refuses edits of nothing.
+        """
+        images = [_b64decode(p["data"]) for p in _inline_parts(body)]
+        if not images:
+            error = {"code": 400, "status": "INVALID_ARGUMENT", "message": "fake: image edits need an input image"}
+            return 400, json.dumps({"error": error}).encode()
+        with Image.open(io.BytesIO(images[0])) as image:
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="PNG")
+        parts = [
+            {"text": "Here is the image."},
+            {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(buffer.getvalue()).decode()}},
+        ]
+        usage.update(candidatesTokenCount=IMAGE_OUTPUT_TOKENS)
+        usage["totalTokenCount"] = usage["promptTokenCount"] + IMAGE_OUTPUT_TOKENS
+        candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        return 200, json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}).encode()
+
+
+def _inline_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``inlineData`` objects of every part of every content of a request."""
+    parts = [part for content in body.get("contents", []) for part in content.get("parts", [])]
+    return [inline for part in parts if (inline := part.get("inlineData") or part.get("inline_data"))]
 
 
 def _error(code: int, retry_delay_s: float) -> dict[str, Any]:
