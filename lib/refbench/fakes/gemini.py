@@ -255,7 +255,6 @@ class FakeGemini:
             }
         ).encode()
 
-
     def _image_answer(self, model: str, body: dict[str, Any], usage: dict[str, int]) -> tuple[int, bytes]:
         """An image model's answer: a line of text and the request's first image back, as PNG.
 
