@@ -17,7 +17,7 @@ from refbench.describe.gemini import (
 )
 from refbench.describe.prompts import PROMPT_VERSION, PROMPTS
 from refbench.describe.runner import DescribeSummary, describe_assets, load_assets
-from refbench.errors import ConfigError
+from refbench.errors import ApiKeyRejected, ConfigError
 from refbench.fakes.gemini import FakeGemini
 from refbench.settings import Settings
 
@@ -236,3 +236,22 @@ def test_thinking_is_turned_off_only_where_the_model_allows(
     assert describer.describe(facts).status == "ok"
     assert fake.requests[-1].body["generationConfig"].get("thinkingConfig") == thinking
     assert fake.requests[-1].path == f"/v1/models/{model}:generateContent"
+
+
+def test_a_refused_key_stops_the_run_after_the_calls_in_flight(demo_copy: Settings) -> None:
+    """An invalid key would fail every asset alike: the run fails at once instead of sending them all."""
+    con = duckdb.connect(str(demo_copy.database), read_only=True)
+    n_assets = len(load_assets(con))
+    con.close()
+    with FakeGemini(accepted_keys=("another-key",)) as fake:
+        with pytest.raises(ApiKeyRejected, match=r"refused the API key \(400 INVALID_ARGUMENT: API key not valid"):
+            describe_assets(demo_copy, make_describer(fake, concurrency=2))
+    con = duckdb.connect(str(demo_copy.database), read_only=True)
+    status, error = con.execute("SELECT status, error FROM runs WHERE kind = 'describe'").fetchone()
+    described = con.execute("SELECT count(*) FROM v_assets WHERE reverse_prompt IS NOT NULL").fetchone()[0]
+    con.close()
+    assert n_assets > 10
+    assert len(fake.requests) <= 4  # the first refusal and what was already in flight; not one per asset
+    assert {r.answered for r in fake.requests} == {"key_rejected"}
+    assert status == "failed" and "refused the API key" in error and KEY not in error
+    assert described == 0

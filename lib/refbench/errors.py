@@ -11,6 +11,10 @@ class ConfigError(RefbenchError):
     """A setting or an option has a value refbench cannot use."""
 
 
+class ApiKeyRejected(ConfigError):
+    """A remote API refused the key itself: every further call would fail the same way."""
+
+
 class ModelUnavailableError(RefbenchError):
     """A backend cannot run here: its weights, package or runtime are missing."""
 

@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from refbench.describe import AssetFacts, Description
 from refbench.describe.prompts import PROMPT_VERSION, SYSTEM_INSTRUCTION, prompt_for, user_text
-from refbench.errors import ConfigError
+from refbench.errors import ApiKeyRejected, ConfigError
 from refbench.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,13 @@ def is_retryable(error: Exception) -> bool:
     return isinstance(error, TRANSPORT_ERRORS)
 
 
+def is_key_rejected(error: Exception) -> bool:
+    """Whether the API refused the key (invalid, expired, or without access), not this one request."""
+    if not isinstance(error, errors.APIError):
+        return False
+    return error.code in (401, 403) or (error.code == 400 and "api key" in (error.message or "").lower())
+
+
 def block_reason(response: types.GenerateContentResponse) -> str | None:
     """Why a response was blocked for safety (prompt feedback or finish reason), else ``None``."""
     feedback = response.prompt_feedback
@@ -219,7 +226,11 @@ class GeminiDescriber:
         return f"GeminiDescriber(model={self.model!r}, base_url={self.settings.base_url!r})"
 
     def describe(self, asset: AssetFacts) -> Description:
-        """Describe one asset, retrying transient errors within the deadline; never raises for API failures."""
+        """Describe one asset, retrying transient errors within the deadline.
+
+        API failures become the result's status, except a refused key (``ApiKeyRejected``): that one
+        would fail every asset alike, so it stops the run.
+        """
         start, call = time.monotonic(), _Call()
         try:
             image = types.Part.from_bytes(
@@ -239,6 +250,9 @@ class GeminiDescriber:
                 )
             except (errors.APIError, *TRANSPORT_ERRORS) as error:
                 reason = _error_text(error)
+                if is_key_rejected(error):
+                    message = f"Gemini refused the API key ({reason}); no further assets were sent"
+                    raise ApiKeyRejected(message) from error
                 if not is_retryable(error):
                     return self._result(call, start, "error", reason=reason)
                 delay = self._delay(call.attempts, error)

@@ -19,6 +19,7 @@ import duckdb
 
 from refbench import store
 from refbench.describe import AssetFacts, Describer, Description, FaceFacts
+from refbench.errors import ApiKeyRejected
 from refbench.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,9 @@ def _describe_pending(pending: list[AssetFacts], describer: Describer, recorder:
             facts = futures[future]
             try:
                 description = future.result()
+            except ApiKeyRejected:
+                pool.shutdown(wait=True, cancel_futures=True)  # calls already in flight finish; none start
+                raise
             except Exception as error:  # a describer bug must not lose the other assets' results
                 log.exception("describer %s failed on %s", describer.backend, facts.tag)
                 description = Description(

@@ -159,12 +159,15 @@ class FakeGemini:
         port: 0 for an ephemeral port.
         retry_delay_s: The ``RetryInfo.retryDelay`` its 429 answers carry.
         latency_s: How long each answer takes (to observe concurrency).
+        accepted_keys: Keys the fake takes; any other is refused as the API refuses an invalid key
+            (``None``: any key).
     """
 
     host: str = "127.0.0.1"
     port: int = 0
     retry_delay_s: float = 0.05
     latency_s: float = 0.0
+    accepted_keys: tuple[str, ...] | None = None
     rules: list[Rule] = field(default_factory=list)
     requests: list[ReceivedRequest] = field(default_factory=list)
 
@@ -363,8 +366,8 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": f"no route {path}"}})
             key = self.headers.get("x-goog-api-key")
             request = ReceivedRequest(path, found.group(2), key, body, "ok")
-            if not key:
-                request.answered = "no_key"
+            if not key or (fake.accepted_keys is not None and key not in fake.accepted_keys):
+                request.answered = "key_rejected"
                 fake.requests.append(request)
                 return self._send(
                     400,
