@@ -243,9 +243,9 @@ def test_a_refused_key_stops_the_run_after_the_calls_in_flight(demo_copy: Settin
     con = duckdb.connect(str(demo_copy.database), read_only=True)
     n_assets = len(load_assets(con))
     con.close()
-    with FakeGemini(accepted_keys=("another-key",)) as fake:
-        with pytest.raises(ApiKeyRejected, match=r"refused the API key \(400 INVALID_ARGUMENT: API key not valid"):
-            describe_assets(demo_copy, make_describer(fake, concurrency=2))
+    refused = r"refused the API key \(400 INVALID_ARGUMENT: API key not valid"
+    with FakeGemini(accepted_keys=("another-key",)) as fake, pytest.raises(ApiKeyRejected, match=refused):
+        describe_assets(demo_copy, make_describer(fake, concurrency=2))
     con = duckdb.connect(str(demo_copy.database), read_only=True)
     status, error = con.execute("SELECT status, error FROM runs WHERE kind = 'describe'").fetchone()
     described = con.execute("SELECT count(*) FROM v_assets WHERE reverse_prompt IS NOT NULL").fetchone()[0]
