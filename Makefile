@@ -12,7 +12,6 @@ export YOLO_OFFLINE := 1
 export YOLO_AUTOINSTALL := 0
 export YOLO_CONFIG_DIR := $(CURDIR)/.ultralytics
 export ORT_DISABLE_TELEMETRY := 1
-export NUMBA_CACHE_DIR := $(CURDIR)/.venv/numba-cache
 export U2NET_HOME := $(CURDIR)/data/models/u2net
 
 .PHONY: setup venv models samples demo test bench lint gpu clean
@@ -28,7 +27,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	# rembg imports pymatting, whose numba kernels compile on first import (~70 s): do it once, here.
+	# rembg imports pymatting, whose numba kernels compile on first import (~70 s) and cache
+	# beside pymatting in .venv: pay it once, here, for every later command and test.
 	$(PY) -c "import rembg"
 	touch $@
 

@@ -17,7 +17,6 @@ from refbench.selection import load_registry
 from refbench.settings import PROJECT_ROOT, Settings
 
 PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
-NUMBA_CACHE = PROJECT_ROOT / "data" / "cache" / "numba"
 
 
 def sha256(path: Path) -> str:
@@ -26,9 +25,7 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def rembg_cleaner(demo_workspace: Settings):
-    return create_cleaner(
-        "rembg-gray", model_dir=demo_workspace.models, providers=["CPUExecutionProvider"], numba_cache_dir=NUMBA_CACHE
-    )
+    return create_cleaner("rembg-gray", model_dir=demo_workspace.models, providers=["CPUExecutionProvider"])
 
 
 def test_unknown_tier_is_refused() -> None:
@@ -178,3 +175,50 @@ def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3, backends: Backen
     assert parts[0]["text"] == result.prompt and (inline.get("mimeType") or inline["mime_type"]) == "image/png"
     with Image.open(result.path) as sheet, Image.open(registry["CHAR_13"].crop_path) as crop:
         assert sheet.size == crop.size
+
+
+def test_clean_command_makes_tier2_sheets_as_a_tracked_run(demo_copy: Settings) -> None:
+    from refbench.cli import app
+    from typer.testing import CliRunner
+
+    con = store.connect(demo_copy.database)
+    registry = load_registry(con)
+    con.close()
+    prop = next(t for t in registry.tags if t.startswith("PROP_"))
+    before = sha256(registry[prop].crop_path)
+    result = CliRunner().invoke(
+        app, ["clean", "CHAR_13", prop, "--db", str(demo_copy.database)], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code == 0, result.output
+    con = store.connect(demo_copy.database)
+    rows = con.execute(
+        "SELECT c.tag, c.tier, c.status, c.path, c.is_primary, r.kind, r.status FROM clean_references c"
+        " JOIN runs r USING (run_id) ORDER BY c.tag"
+    ).fetchall()
+    ok = con.execute("SELECT value FROM metrics WHERE name = 'clean_ok'").fetchone()[0]
+    con.close()
+    assert [(r[0], r[1], r[2], r[4], r[5], r[6]) for r in rows] == [
+        ("CHAR_13", 2, "ok", True, "clean", "completed"),
+        (prop, 2, "ok", True, "clean", "completed"),
+    ]
+    assert ok == 2 and all(Path(r[3]).is_file() and Path(r[3]).parent.name == "clean" for r in rows)
+    assert sha256(registry[prop].crop_path) == before
+    assert "CHAR_13" in result.output and "rembg-gray" in result.output
+
+
+def test_clean_command_generative_tier_and_refusals(demo_copy: Settings) -> None:
+    from refbench.cli import app
+    from refbench.fakes.gemini import FakeGemini
+    from typer.testing import CliRunner
+
+    db, env = str(demo_copy.database), {"COLUMNS": "250", "GEMINI_API_KEY": "test-key"}
+    with FakeGemini() as fake:
+        result = CliRunner().invoke(
+            app, ["clean", "CHAR_13", "--tier", "generative", "--base-url", fake.url, "--db", db], env=env
+        )
+    assert result.exit_code == 0, result.output
+    assert "generative:gemini-image" in result.output and len(fake.requests) == 1
+    unknown = CliRunner().invoke(app, ["clean", "CHAR_99", "--db", db], env=env)
+    assert unknown.exit_code != 0 and "no active asset CHAR_99" in str(unknown.exception)
+    bad_tier = CliRunner().invoke(app, ["clean", "CHAR_13", "--tier", "magic", "--db", db], env=env)
+    assert bad_tier.exit_code != 0 and "generative, original, rembg-gray" in str(bad_tier.exception)

@@ -23,22 +23,18 @@ class RembgGrayCleaner:
     Args:
         model_dir: The model directory; the weights are ``<model_dir>/u2net/u2netp.onnx``.
         providers: ONNX Runtime providers (``None``: CUDA when present, else CPU).
-        numba_cache_dir: Where numba caches pymatting's compiled code (first import costs ~50-70 s without it).
     """
 
     name = "rembg-gray"
     tier = 2
 
-    def __init__(
-        self, *, model_dir: Path, providers: list[str] | None = None, numba_cache_dir: Path | None = None
-    ) -> None:
+    def __init__(self, *, model_dir: Path, providers: list[str] | None = None) -> None:
         weights = Path(model_dir) / "u2net" / f"{MODEL_NAME}.onnx"
         if not weights.is_file():
             raise ModelUnavailableError(f"rembg weights missing: {weights} (run `refbench models pull`)")
         os.environ["U2NET_HOME"] = str(weights.parent)
-        if numba_cache_dir is not None:
-            Path(numba_cache_dir).mkdir(parents=True, exist_ok=True)
-            os.environ.setdefault("NUMBA_CACHE_DIR", str(numba_cache_dir))
+        # rembg imports pymatting, whose numba kernels compile on first import (~70 s) and are then
+        # cached beside pymatting in the environment; `make venv` pays that once.
         import rembg
 
         self._remove = rembg.remove
