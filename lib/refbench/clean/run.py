@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import duckdb
+
 from refbench import store
 from refbench.clean import Cleaner, CleanResult, create_cleaner, make_clean_references
 from refbench.clean.generative import ImageGenerator, identity_embeddings
@@ -44,7 +46,14 @@ def select_assets(registry_assets: dict[str, RegistryAsset], tags: Sequence[str]
     return [registry_assets[t] for t in tags]
 
 
-def build_cleaner(settings: Settings, tier: str, *, con, generator: ImageGenerator | None, face_model: str) -> Cleaner:
+def build_cleaner(
+    settings: Settings,
+    tier: str,
+    *,
+    con: duckdb.DuckDBPyConnection,
+    generator: ImageGenerator | None,
+    face_model: str,
+) -> Cleaner:
     """The cleaner for ``tier`` with this workspace's models (tier 3: face model, identities, threshold)."""
     if tier == "original":
         return create_cleaner("original")
