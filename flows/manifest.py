@@ -20,7 +20,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from refbench import store
-from refbench.ingest import list_files
 from refbench.manifest import (
     ManifestOptions,
     ManifestSummary,
@@ -92,12 +91,10 @@ def manifest_pipeline(
             database=settings.database,
             options=options,
             execution_provider=backends.faces.execution_provider,
+            load_seconds=load_seconds,
             extra_parameters={"task_runner": task_runner_name, "orchestrator": "prefect"},
         ) as summary:
-            summary.seconds["load_models"] = load_seconds
-            files = list_files(photos_dir)
-            summary.files_seen = len(files)
-            work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=summary.run_id)
+            work = iter_work(con, photos_dir, settings=settings, options=options, summary=summary)
             in_flight: deque = deque()
             with store.Batch(con) as batch:
                 for loaded, needs_objects, needs_faces in work:

@@ -277,12 +277,28 @@ def image_record(con: duckdb.DuckDBPyConnection, image_id: str) -> ImageRecord:
 
 def iter_work(
     con: duckdb.DuckDBPyConnection,
+    photos_dir: Path,
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    summary: ManifestSummary,
+) -> Iterator[tuple[LoadedImage, bool, bool]]:
+    """The images of ``photos_dir`` that still need a stage, ingested one by one as they are consumed.
+
+    The folder is listed now, so ``summary.files_seen`` is known before the first image.
+    """
+    files = list_files(photos_dir)
+    summary.files_seen = len(files)
+    return _ingest_pending(con, files, settings=settings, options=options, summary=summary)
+
+
+def _ingest_pending(
+    con: duckdb.DuckDBPyConnection,
     files: list[Path],
     *,
     settings: Settings,
     options: ManifestOptions,
     summary: ManifestSummary,
-    run_id: str,
 ) -> Iterator[tuple[LoadedImage, bool, bool]]:
     """Ingest files one by one; yield each image that still needs a stage, with the stages it needs."""
     known = {row[0] for row in con.execute("SELECT image_id FROM images").fetchall()}
@@ -297,7 +313,7 @@ def iter_work(
         )
         summary.seconds["ingest"] += time.perf_counter() - start
         if isinstance(item, Rejection):
-            summary.rejected_new += record_rejection(con, item, run_id=run_id)
+            summary.rejected_new += record_rejection(con, item, run_id=summary.run_id)
             continue
         image_id = item.record.image_id if isinstance(item, LoadedImage) else item.image_id
         needs_objects, needs_faces = pending_stages(
@@ -413,9 +429,13 @@ def tracked_manifest(
     database: Path,
     options: ManifestOptions,
     execution_provider: str,
+    load_seconds: float,
     extra_parameters: dict[str, str] | None = None,
 ) -> Iterator[ManifestSummary]:
-    """Record a manifest run in ``runs``: started on entry, completed or failed (with the error) on exit."""
+    """Record a manifest run in ``runs``: started on entry, completed or failed (with the error) on exit.
+
+    ``load_seconds`` (loading the backends, done before the run) opens the summary's stage times.
+    """
     threshold = options.face_threshold
     if threshold is None:
         threshold = workspace_threshold(con, options.face_model)
@@ -425,6 +445,7 @@ def tracked_manifest(
         threshold=threshold,
         execution_provider=execution_provider,
     )
+    summary.seconds["load_models"] = load_seconds
     parameters = {
         "photos_dir": str(photos_dir),
         "detector": options.detector,
@@ -471,15 +492,13 @@ def run_manifest(
             database=settings.database,
             options=options,
             execution_provider=backends.faces.execution_provider,
+            load_seconds=load_seconds,
         ) as summary:
-            summary.seconds["load_models"] = load_seconds
-            files = list_files(photos_dir)
-            summary.files_seen = len(files)
-            work = iter_work(con, files, settings=settings, options=options, summary=summary, run_id=summary.run_id)
+            work = iter_work(con, photos_dir, settings=settings, options=options, summary=summary)
             if progress:
                 from tqdm import tqdm
 
-                work = tqdm(work, total=len(files), desc="images", unit="img")
+                work = tqdm(work, total=summary.files_seen, desc="images", unit="img")
             with store.Batch(con) as batch:
                 for loaded, needs_objects, needs_faces in work:
                     analysis = analyze_image(
