@@ -76,16 +76,23 @@ def tier3(demo_copy: Settings, backends: Backends):
     con.close()
 
 
-def test_tier3_accepts_a_sheet_of_the_same_person(tier3, backends: Backends, tmp_path: Path) -> None:
-    con, registry, identities, threshold = tier3
-    generator = ReplayGenerator([PHOTOS / "obama_2.jpg"])
-    cleaner = GenerativeCleaner(
+def tier3_cleaner(tier3, generator, face_analyzer, **options) -> GenerativeCleaner:
+    """A tier-3 cleaner on the demo identities and threshold, falling back to tier 1."""
+    _, _, identities, threshold = tier3
+    return GenerativeCleaner(
         generator=generator,
-        face_analyzer=backends.faces,
+        face_analyzer=face_analyzer,
         identities=identities,
         threshold=threshold,
         fallback=create_cleaner("original"),
+        **options,
     )
+
+
+def test_tier3_accepts_a_sheet_of_the_same_person(tier3, backends: Backends, tmp_path: Path) -> None:
+    con, registry, identities, threshold = tier3
+    generator = ReplayGenerator([PHOTOS / "obama_2.jpg"])
+    cleaner = tier3_cleaner(tier3, generator, backends.faces)
     (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
     assert (result.tier, result.status, result.attempts) == (3, "ok", 1)
     assert result.similarity >= threshold == result.threshold
@@ -97,13 +104,7 @@ def test_tier3_falls_back_after_three_failed_attempts(tier3, backends: Backends,
     con, registry, identities, threshold = tier3
     # Someone else (macron), then no face at all: never the same person.
     generator = ReplayGenerator([PHOTOS / "macron_2.jpg", PHOTOS / "china.jpg", PHOTOS / "macron_1.jpg"])
-    cleaner = GenerativeCleaner(
-        generator=generator,
-        face_analyzer=backends.faces,
-        identities=identities,
-        threshold=threshold,
-        fallback=create_cleaner("original"),
-    )
+    cleaner = tier3_cleaner(tier3, generator, backends.faces)
     failed, fallback = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
     assert generator.calls == 3
     assert (failed.tier, failed.status, failed.attempts) == (3, "failed", 3)
@@ -117,15 +118,8 @@ def test_tier3_falls_back_after_three_failed_attempts(tier3, backends: Backends,
 
 
 def test_tier3_never_passes_without_a_face_model(tier3) -> None:
-    _, _, identities, threshold = tier3
     with pytest.raises(ModelUnavailableError, match="need a face model to validate identity"):
-        GenerativeCleaner(
-            generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
-            face_analyzer=None,
-            identities=identities,
-            threshold=threshold,
-            fallback=create_cleaner("original"),
-        )
+        tier3_cleaner(tier3, ReplayGenerator([PHOTOS / "obama_2.jpg"]), None)
 
 
 @pytest.mark.parametrize(
@@ -133,16 +127,9 @@ def test_tier3_never_passes_without_a_face_model(tier3) -> None:
     [("PROP_01", 3, "only characters with a known identity"), ("CHAR_13", 4, "max_attempts must be 1..3")],
 )
 def test_tier3_refusals(tier3, backends: Backends, tmp_path: Path, tag: str, attempts: int, match: str) -> None:
-    _, registry, identities, threshold = tier3
+    registry = tier3[1]
     with pytest.raises(ConfigError, match=match):
-        cleaner = GenerativeCleaner(
-            generator=ReplayGenerator([PHOTOS / "obama_2.jpg"]),
-            face_analyzer=backends.faces,
-            identities=identities,
-            threshold=threshold,
-            fallback=create_cleaner("original"),
-            max_attempts=attempts,
-        )
+        cleaner = tier3_cleaner(tier3, ReplayGenerator([PHOTOS / "obama_2.jpg"]), backends.faces, max_attempts=attempts)
         cleaner.clean(registry[tag], out_dir=tmp_path)
 
 
@@ -155,13 +142,7 @@ def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3, backends: Backen
     con, registry, identities, threshold = tier3
     with FakeGemini() as fake:
         client = make_client(mode="gemini", api_key="test-key", base_url=fake.url)
-        cleaner = GenerativeCleaner(
-            generator=GeminiImageGenerator(client),
-            face_analyzer=backends.faces,
-            identities=identities,
-            threshold=threshold,
-            fallback=create_cleaner("original"),
-        )
+        cleaner = tier3_cleaner(tier3, GeminiImageGenerator(client), backends.faces)
         (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
         fake.add_rule("safety")  # no image in the answer: said, not passed off as a sheet
         with pytest.raises(ConfigError, match="returned no image"):
