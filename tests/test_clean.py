@@ -198,7 +198,14 @@ def test_clean_command_generative_tier_and_refusals(demo_copy: Settings) -> None
             app, ["clean", "CHAR_13", "--tier", "generative", "--base-url", fake.url, "--db", db], env=env
         )
     assert result.exit_code == 0, result.output
-    assert "generative:gemini-image" in result.output and len(fake.requests) == 1
+    # The registry, not the printed table: the shared rich console may be narrower than COLUMNS here.
+    con = store.connect(demo_copy.database)
+    stored = con.execute(
+        "SELECT tier, method, status, is_primary FROM clean_references WHERE tag = 'CHAR_13'"
+    ).fetchall()
+    con.close()
+    assert stored == [(3, "generative:gemini-image", "ok", True)] and len(fake.requests) == 1
+    assert "CHAR_13" in result.output
     unknown = CliRunner().invoke(app, ["clean", "CHAR_99", "--db", db], env=env)
     assert unknown.exit_code != 0 and "no active asset CHAR_99" in str(unknown.exception)
     bad_tier = CliRunner().invoke(app, ["clean", "CHAR_13", "--tier", "magic", "--db", db], env=env)
