@@ -120,8 +120,11 @@ def test_tracked_run_records_status(settings: Settings, fails: bool, status: str
     assert run.metrics == ({} if fails else {"answer": 42.0})
 
 
-@pytest.mark.parametrize("command", [["runs", "list"], ["runs", "compare", "a", "b"]])
-def test_runs_cli_on_a_missing_workspace_fails_without_creating_one(tmp_path, command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [["runs", "list"], ["runs", "compare", "a", "b"], ["describe", "--backend", "local"], ["clean", "CHAR_01"]],
+)
+def test_commands_on_a_missing_workspace_fail_without_creating_one(tmp_path, command: list[str]) -> None:
     database = tmp_path / "nowhere" / "refbench.duckdb"
     result = CliRunner().invoke(app, [*command, "--db", str(database)])
     assert result.exit_code != 0

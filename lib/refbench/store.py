@@ -34,12 +34,16 @@ def migration_scripts() -> list[tuple[int, str, str]]:
     return sorted(scripts)
 
 
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) a workspace database and bring its schema up to date."""
+def connect(path: Path | str, *, read_only: bool = False, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open a workspace database and bring its schema up to date.
+
+    A missing file is created, unless ``create`` is false or the connection is read-only: commands that
+    only read or extend a registry must not leave an empty workspace behind.
+    """
     path = Path(path)
+    if (read_only or not create) and not path.is_file():
+        raise StoreError(f"no workspace database at {path}: run `refbench manifest` first")
     if read_only:
-        if not path.is_file():
-            raise StoreError(f"no workspace database at {path}: run `refbench manifest` first")
         return duckdb.connect(str(path), read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))

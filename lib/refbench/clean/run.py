@@ -83,7 +83,7 @@ def run_clean_sheets(
 ) -> CleanRun:
     """Make clean references of ``tags`` (default: every cleanable asset) and store them as a ``clean`` run."""
     run_id = store.new_run_id("clean")
-    con = store.connect(settings.database)
+    con = store.connect(settings.database, create=False)
     try:
         assets = select_assets(load_registry(con).assets, tags)
         cleaner = build_cleaner(settings, tier, con=con, generator=generator, face_model=face_model)

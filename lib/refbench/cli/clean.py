@@ -11,7 +11,6 @@ from rich.table import Table
 from refbench.clean import CLEANERS
 from refbench.clean.run import CleanRun, run_clean_sheets
 from refbench.cli.app import app, console
-from refbench.errors import ConfigError
 from refbench.settings import Settings
 
 
@@ -28,8 +27,6 @@ def clean(
 ) -> None:
     """Make clean references (tier 1 crop, tier 2 gray background, tier 3 generated + ArcFace-checked)."""
     settings = Settings(db_path=db) if db else Settings()
-    if not settings.database.is_file():
-        raise ConfigError(f"no workspace database at {settings.database}: run `refbench manifest` first")
     generator = None
     if tier == "generative":
         from refbench.generation.chain import GeminiImageGenerator

@@ -28,8 +28,6 @@ def describe(
 ) -> None:
     """Write a reverse prompt, visual description, suitability and suggested name for every active asset."""
     settings = Settings(db_path=db) if db else Settings()
-    if not settings.database.is_file():
-        raise ConfigError(f"no workspace database at {settings.database}: run `refbench manifest` first")
     describer = create_describer(backend or default_backend(), model=model)
     console.print(summary_table(describe_assets(settings, describer, force=force, progress=True)))
 

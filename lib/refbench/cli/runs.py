@@ -12,7 +12,6 @@ from rich.table import Table
 
 from refbench import store
 from refbench.cli.app import app, console
-from refbench.errors import StoreError
 from refbench.reports import parse_parameters, run_report
 from refbench.runs import compare_runs, list_runs
 from refbench.settings import Settings
@@ -27,10 +26,7 @@ def _settings(db: Path | None) -> Settings:
 
 def _open(db: Path | None) -> duckdb.DuckDBPyConnection:
     """An existing workspace, migrated (``v_runs``); listing runs must not create a database."""
-    database = _settings(db).database
-    if not database.is_file():
-        raise StoreError(f"no workspace database at {database}: run `refbench manifest` first")
-    return store.connect(database)
+    return store.connect(_settings(db).database, create=False)
 
 
 def _cell(value: Any) -> str:

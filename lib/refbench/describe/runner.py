@@ -165,7 +165,7 @@ def describe_assets(
         Counts per status, cache hits, tokens and estimated cost of the run.
     """
     own = isinstance(con_or_settings, Settings)
-    con = store.connect(con_or_settings.database) if own else con_or_settings
+    con = store.connect(con_or_settings.database, create=False) if own else con_or_settings
     if not own:
         store.migrate(con)
     run_id = store.new_run_id("describe")
