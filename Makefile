@@ -48,7 +48,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 bench: setup
-	$(PY) -m refbench.bench
+	$(PY) -m refbench.pipelines.bench
 
 lint: venv
 	$(VENV)/bin/ruff check lib tests flows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from refbench.calibration_run import CalibrationOutcome, run_calibration
+from refbench.pipelines.calibrate import CalibrationOutcome, run_calibration
 from refbench.settings import Settings
 
 # Embedding, metrics, plots and the DuckDB writes are one library call: the run it records is the CLI's.
@@ -24,7 +24,7 @@ def calibrate_flow(
     images_dir: Path,
     identities_file: Path | None = None,
     pairs_file: Path | None = None,
-    face_model: str = "insightface",
+    face_model: str | None = None,
     distractors_dir: Path | None = None,
     db_path: Path | None = None,
     reports_dir: Path | None = None,
@@ -36,7 +36,7 @@ def calibrate_flow(
         images_dir: folder the labelled file names are relative to.
         identities_file: CSV ``file,identity`` (all pairs are formed); or give ``pairs_file``.
         pairs_file: CSV ``a,b,same``.
-        face_model: face model backend.
+        face_model: face model backend; default the settings' (``REFBENCH_FACE_MODEL``).
         distractors_dir: photos of other people whose faces add different-person pairs.
         db_path: DuckDB workspace file; default ``REFBENCH_DB_PATH`` or ``data/refbench.duckdb``.
         reports_dir: where plots go (under ``calibration/``); default the settings' reports folder.
@@ -68,7 +68,7 @@ def calibrate_flow(
     return {
         "run_id": outcome.run_id,
         "calibration_id": outcome.calibration.calibration_id,
-        "face_model": face_model,
+        "face_model": outcome.calibration.face_model,
         "auc": m.auc,
         "eer": m.eer,
         "eer_threshold": m.eer_threshold,
@@ -88,5 +88,5 @@ if __name__ == "__main__":
     calibrate_flow(
         images_dir=Path(args[1] if len(args) > 1 else "data/samples/photos"),
         identities_file=Path(args[0] if args else "data/samples/identities.csv"),
-        face_model=args[2] if len(args) > 2 else "insightface",
+        face_model=args[2] if len(args) > 2 else None,
     )

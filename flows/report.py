@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from refbench.reports import run_report
+from refbench.pipelines.report import run_report
 from refbench.settings import Settings
 
 
@@ -44,7 +44,7 @@ def report_flow(
     Returns:
         The report's run id, output paths and seconds.
     """
-    settings = Settings(db_path=db_path) if db_path else Settings()
+    settings = Settings().for_database(db_path)
     if reports_dir:
         settings = settings.model_copy(update={"reports_dir": Path(reports_dir)})
     parameters = {"db_path": str(settings.database), **(parameters or {})}

@@ -12,7 +12,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from refbench.manifest import Backends, ManifestOptions, load_backends, run_manifest  # noqa: E402
+from refbench.pipelines.manifest import Backends, ManifestOptions, load_backends, run_manifest  # noqa: E402
+from refbench.registry import Workspace  # noqa: E402
 from refbench.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
@@ -69,3 +70,8 @@ def demo_copy(demo_workspace: Settings, tmp_path: Path) -> Settings:
     target.mkdir()
     shutil.copy(demo_workspace.database, target / "refbench.duckdb")
     return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
+
+
+def read_workspace(settings: Settings) -> Workspace:
+    """A read-only workspace of ``settings`` for assertions (use as a context manager)."""
+    return Workspace.open(settings, read_only=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import duckdb
 from PIL import Image
-from refbench.bench import make_variants, measure_in_subprocess, record
+from refbench.pipelines.bench import make_variants, measure_in_subprocess, record
 from refbench.settings import Settings
 
-from tests.conftest import MODELS
+from tests.conftest import MODELS, read_workspace
 
 
 def test_variants_are_distinct_images_of_the_samples(samples_dir: Path, tmp_path: Path) -> None:
@@ -39,7 +38,7 @@ def test_one_row_is_measured_in_a_fresh_process_and_recorded(
 
     report = record([result], settings=settings)
     assert "| three | 3 |" in report.read_text()
-    con = duckdb.connect(str(settings.database), read_only=True)
-    names = {r[0] for r in con.execute("SELECT name FROM metrics WHERE label = 'three'").fetchall()}
-    con.close()
+    with read_workspace(settings) as ws:
+        (run,) = ws.runs.list(kind="bench")
+        names = {m.name for m in ws.runs.metrics(run.run_id) if m.label == "three"}
     assert {"images_per_second", "peak_rss", "cpu_per_image", "machine_probe", "images_per_second_detect"} <= names

@@ -3,7 +3,6 @@ the CLI, the Prefect flow and the notebook."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -11,8 +10,10 @@ import numpy as np
 import pytest
 from _prefect_harness import shared_harness
 from prefect.flows import load_flow_from_entrypoint
-from refbench import store
-from refbench.calibration import (
+from refbench.cli import app
+from refbench.errors import CalibrationError, InputNotFound, OptionError
+from refbench.faces import create_face_analyzer
+from refbench.identity.calibration import (
     accuracy_at,
     best_accuracy_threshold,
     calibrate,
@@ -22,18 +23,16 @@ from refbench.calibration import (
     load_identities,
     load_pairs,
     pairs_from_identities,
-    save_calibration,
-    set_default_threshold,
     threshold_at_far,
     verification_metrics,
 )
-from refbench.cli import app
-from refbench.errors import ConfigError
-from refbench.faces import create_face_analyzer
-from refbench.manifest import resolve_threshold
+from refbench.pipelines.common import resolve_threshold
+from refbench.registry import Workspace
 from refbench.settings import PROJECT_ROOT
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 IDENTITIES = PROJECT_ROOT / "data" / "samples" / "identities.csv"
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "02_face_thresholds.ipynb"
@@ -117,7 +116,7 @@ def test_gaussian_eer_threshold_hand_computed() -> None:
     ],
 )
 def test_metrics_need_both_kinds_of_pairs(scores, same, message) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(CalibrationError, match=message):
         verification_metrics(np.array(scores), np.array(same), current_threshold=0.3)
 
 
@@ -132,7 +131,7 @@ def test_metrics_need_both_kinds_of_pairs(scores, same, message) -> None:
 def test_pairs_file_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "pairs.csv"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(CalibrationError, match=message):
         load_pairs(path)
 
 
@@ -145,9 +144,9 @@ def test_pairs_file_values(tmp_path: Path) -> None:
 def test_identities_file_errors(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("file,identity\nx.jpg,anna\nx.jpg,bob\n")
-    with pytest.raises(ConfigError, match="'x.jpg' labelled both 'anna' and 'bob'"):
+    with pytest.raises(CalibrationError, match="'x.jpg' labelled both 'anna' and 'bob'"):
         load_identities(path)
-    with pytest.raises(ConfigError, match="labels file not found"):
+    with pytest.raises(InputNotFound, match="labels file not found"):
         load_identities(tmp_path / "missing.csv")
 
 
@@ -201,26 +200,26 @@ def test_saved_calibration_becomes_the_default(samples_dir: Path, backends, sett
         current_threshold=0.3,
         source="test",
     )
-    con = store.connect(settings.database)
-    try:
-        save_calibration(con, calibration, run_id=None, set_default=True)
-        stored = con.execute("SELECT auc, n_genuine, recommended_threshold FROM calibrations").fetchone()
-        n_pairs = store.count(con, "calibration_pairs")
-        source = con.execute("SELECT source FROM face_thresholds WHERE face_model = 'insightface'").fetchone()[0]
-    finally:
-        con.close()
-    assert stored == pytest.approx((calibration.metrics.auc, 8, calibration.recommended_threshold))
-    assert n_pairs == 66 and source == calibration.calibration_id
-    assert resolve_threshold(settings, "insightface") == pytest.approx(calibration.recommended_threshold)
+    with Workspace.open(settings) as ws:
+        ws.calibrations.save(calibration, run_id=None, set_default=True)
+        n_calibrations = ws.calibrations.count()
+        stored = ws.calibrations.get(calibration.calibration_id)
+        n_pairs = ws.calibrations.pair_count(calibration.calibration_id)
+        threshold = ws.thresholds.get("insightface")
+    assert n_calibrations == 1
+    assert (stored.auc, stored.n_genuine, stored.recommended_threshold) == pytest.approx(
+        (calibration.metrics.auc, 8, calibration.recommended_threshold)
+    )
+    assert n_pairs == 66 and threshold.source == calibration.calibration_id
+    assert resolve_threshold(settings, "insightface").value == pytest.approx(calibration.recommended_threshold)
 
 
 def test_default_threshold_must_be_a_cosine(settings) -> None:
-    con = store.connect(settings.database)
-    try:
-        with pytest.raises(ConfigError, match=r"threshold must be a cosine in \[-1, 1\], got 1.5"):
-            set_default_threshold(con, "insightface", 1.5, source="test")
-    finally:
-        con.close()
+    with (
+        Workspace.open(settings) as ws,
+        pytest.raises(OptionError, match=r"threshold must be a cosine in \[-1, 1\], got 1.5"),
+    ):
+        ws.thresholds.set("insightface", 1.5, source="test")
 
 
 def test_cli_calibrate_prints_figures_and_stores_the_default(samples_dir: Path, demo_copy, monkeypatch) -> None:
@@ -246,20 +245,17 @@ def test_cli_calibrate_prints_figures_and_stores_the_default(samples_dir: Path, 
         assert label in result.output
     plots = sorted(settings.reports_dir.glob("calibration/*.png"))
     assert [p.name.rsplit("-", 1)[1] for p in plots] == ["hist.png", "roc.png", "sweep.png"]
-    con = store.connect(settings.database)
-    try:
-        auc = con.execute("SELECT value FROM metrics WHERE name = 'auc'").fetchone()[0]
-        bcubed = con.execute("SELECT value FROM metrics WHERE name = 'manifest_bcubed_f1'").fetchone()[0]
-        status = con.execute("SELECT status FROM runs WHERE kind = 'calibrate'").fetchone()[0]
-    finally:
-        con.close()
-    assert auc > 0.99 and status == "completed" and bcubed >= 0.97
-    assert 0.15 < resolve_threshold(settings, "insightface") < 0.52
+    with read_workspace(settings) as ws:
+        (run,) = ws.runs.list(kind="calibrate")
+    auc, bcubed = run.metrics["auc"], run.metrics["manifest_bcubed_f1"]
+    assert auc > 0.99 and run.status == "completed" and bcubed >= 0.97
+    assert 0.15 < resolve_threshold(settings, "insightface").value < 0.52
 
 
 def test_cli_needs_exactly_one_labels_file(samples_dir: Path, settings) -> None:
     result = CliRunner().invoke(app, ["calibrate", "--images", str(samples_dir), "--db", str(settings.database)])
     assert result.exit_code != 0
+    assert isinstance(result.exception, CalibrationError)
     assert "exactly one of a pairs file" in str(result.exception)
 
 
@@ -277,16 +273,14 @@ def test_calibrate_flow(prefect_harness, samples_dir: Path, settings, monkeypatc
         images_dir=samples_dir, identities_file=IDENTITIES, db_path=settings.database, reports_dir=settings.reports_dir
     )
     assert result["auc"] > 0.99 and len(result["plots"]) == 3
-    con = store.connect(settings.database)
-    try:
-        run = con.execute("SELECT status, parameters FROM runs WHERE run_id = ?", [result["run_id"]]).fetchone()
-        names = {r[0] for r in con.execute("SELECT name FROM metrics WHERE run_id = ?", [result["run_id"]]).fetchall()}
-        threshold = con.execute("SELECT threshold FROM face_thresholds WHERE face_model = 'insightface'").fetchone()
-    finally:
-        con.close()
-    assert run[0] == "completed" and json.loads(run[1])["orchestrator"] == "prefect"
+    with read_workspace(settings) as ws:
+        run = ws.runs.get(result["run_id"])
+        names = {m.name for m in ws.runs.metrics(result["run_id"])}
+        threshold = ws.thresholds.get("insightface")
+    assert run.run_id == result["run_id"]
+    assert run.status == "completed" and run.parameters["orchestrator"] == "prefect"
     assert {"auc", "eer", "eer_threshold", "threshold_far_0.01", "cluster_bcubed_f1"} <= names
-    assert threshold[0] == pytest.approx(result["recommended_threshold"], abs=1e-6)
+    assert threshold.value == pytest.approx(result["recommended_threshold"], abs=1e-6)
 
 
 @pytest.mark.slow

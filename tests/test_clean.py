@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from refbench import store
 from refbench.clean import NEUTRAL_GRAY, create_cleaner, make_clean_references
-from refbench.clean.generative import GenerativeCleaner, ReplayGenerator, identity_embeddings
-from refbench.errors import ConfigError, ModelUnavailableError, UnknownBackendError
-from refbench.manifest import Backends, resolve_threshold
-from refbench.selection import load_registry
+from refbench.clean.generative import GenerativeCleaner, ReplayGenerator
+from refbench.errors import ConfigError, GenerationError, ModelUnavailableError, UnknownBackendError, UnknownTagError
+from refbench.pipelines.common import face_threshold
+from refbench.pipelines.manifest import Backends
+from refbench.registry import Workspace
 from refbench.settings import PROJECT_ROOT, Settings
+from refbench.types import AssetSet
+
+from tests.conftest import read_workspace
 
 PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
 
@@ -34,12 +39,14 @@ def test_unknown_tier_is_refused() -> None:
 
 
 def test_tier2_from_demo_assets_keeps_originals(demo_copy: Settings, rembg_cleaner, tmp_path: Path) -> None:
-    con = store.connect(demo_copy.database)
-    registry = load_registry(con)
+    with read_workspace(demo_copy) as ws:
+        registry = ws.assets.list()
     assets = [registry["CHAR_13"], registry["PROP_01"], registry["ANIM_01"]]
     inputs = [p for a in assets for p in (a.crop_path, a.source_image_path)]
     before = {p: sha256(p) for p in inputs}
-    results = make_clean_references(con, assets, rembg_cleaner, out_dir=tmp_path / "clean", run_id="c1")
+    results = make_clean_references(assets, rembg_cleaner, out_dir=tmp_path / "clean")
+    with Workspace.open(demo_copy) as ws:
+        ws.clean.save(results, run_id="c1")
     assert {p: sha256(p) for p in inputs} == before  # originals and crops byte-identical
     for asset, result in zip(assets, results, strict=True):
         assert (result.tier, result.status, result.path.parent) == (2, "ok", tmp_path / "clean")
@@ -49,75 +56,87 @@ def test_tier2_from_demo_assets_keeps_originals(demo_copy: Settings, rembg_clean
             pixels = np.asarray(out).reshape(-1, 3)
         gray_share = np.mean(np.all(pixels == NEUTRAL_GRAY, axis=1))
         assert 0.02 < gray_share < 0.98, f"{asset.tag}: background share {gray_share:.2f}"
-    rows = con.execute("SELECT tag, tier, is_primary, status, cost_unit FROM clean_references ORDER BY tag").fetchall()
-    assert rows == [("ANIM_01", 2, True, "ok", "s"), ("CHAR_13", 2, True, "ok", "s"), ("PROP_01", 2, True, "ok", "s")]
-    assert load_registry(con)["CHAR_13"].clean_path == results[0].path
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        stored = sorted(ws.clean.list(), key=lambda c: c.tag)
+        registry = ws.assets.list()
+    assert [(c.tag, c.tier, c.is_primary, c.status, c.cost_unit, c.run_id) for c in stored] == [
+        ("ANIM_01", 2, True, "ok", "s", "c1"),
+        ("CHAR_13", 2, True, "ok", "s", "c1"),
+        ("PROP_01", 2, True, "ok", "s", "c1"),
+    ]
+    assert registry["CHAR_13"].clean_path == results[0].path
 
 
 def test_tier1_points_at_the_crop_and_becomes_primary_only_once(demo_copy: Settings, tmp_path: Path) -> None:
-    con = store.connect(demo_copy.database)
-    asset = load_registry(con)["PROP_01"]
     cleaner = create_cleaner("original")
-    make_clean_references(con, [asset], cleaner, out_dir=tmp_path)
-    make_clean_references(con, [asset], cleaner, out_dir=tmp_path)
-    rows = con.execute("SELECT path, is_primary FROM clean_references WHERE tag = 'PROP_01'").fetchall()
-    assert sorted(p for _, p in rows) == [False, True] and {p for p, _ in rows} == {str(asset.crop_path)}
-    con.close()
+    with Workspace.open(demo_copy) as ws:
+        asset = ws.assets.list()["PROP_01"]
+        ws.clean.save(make_clean_references([asset], cleaner, out_dir=tmp_path))
+        ws.clean.save(make_clean_references([asset], cleaner, out_dir=tmp_path))
+        stored = ws.clean.list(tag="PROP_01")
+    assert sorted(c.is_primary for c in stored) == [False, True] and {c.path for c in stored} == {asset.crop_path}
+
+
+@dataclass
+class Tier3:
+    """An open demo workspace with what a tier-3 cleaner needs: its assets, identity centroids and threshold."""
+
+    ws: Workspace
+    registry: AssetSet
+    identities: dict[str, np.ndarray]
+    threshold: float
 
 
 @pytest.fixture
-def tier3(demo_copy: Settings, backends: Backends):
-    con = store.connect(demo_copy.database)
-    registry = load_registry(con)
-    identities = identity_embeddings(con, face_model="insightface")
-    threshold = resolve_threshold(demo_copy, "insightface")
-    yield con, registry, identities, threshold
-    con.close()
+def tier3(demo_copy: Settings, backends: Backends) -> Iterator[Tier3]:
+    with Workspace.open(demo_copy) as ws:
+        threshold = face_threshold(ws, "insightface").value
+        yield Tier3(ws, ws.assets.list(), ws.identities.centroids("insightface"), threshold)
 
 
-def tier3_cleaner(tier3, generator, face_analyzer, **options) -> GenerativeCleaner:
+def stored_clean(ws: Workspace, tag: str) -> list[tuple[int, str, bool]]:
+    """(tier, status, is_primary) of the stored clean references of ``tag``, by tier."""
+    return sorted((c.tier, c.status, c.is_primary) for c in ws.clean.list(tag=tag))
+
+
+def tier3_cleaner(tier3: Tier3, generator, face_analyzer, **options) -> GenerativeCleaner:
     """A tier-3 cleaner on the demo identities and threshold, falling back to tier 1."""
-    _, _, identities, threshold = tier3
     return GenerativeCleaner(
         generator=generator,
         face_analyzer=face_analyzer,
-        identities=identities,
-        threshold=threshold,
+        identities=tier3.identities,
+        threshold=tier3.threshold,
         fallback=create_cleaner("original"),
         **options,
     )
 
 
-def test_tier3_accepts_a_sheet_of_the_same_person(tier3, backends: Backends, tmp_path: Path) -> None:
-    con, registry, identities, threshold = tier3
+def test_tier3_accepts_a_sheet_of_the_same_person(tier3: Tier3, backends: Backends, tmp_path: Path) -> None:
     generator = ReplayGenerator([PHOTOS / "obama_2.jpg"])
     cleaner = tier3_cleaner(tier3, generator, backends.faces)
-    (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    (result,) = make_clean_references([tier3.registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    tier3.ws.clean.save([result])
     assert (result.tier, result.status, result.attempts) == (3, "ok", 1)
-    assert result.similarity >= threshold == result.threshold
+    assert result.similarity >= tier3.threshold == result.threshold
     assert "neutral gray" in result.prompt and generator.received[0][0] == result.prompt
-    assert con.execute("SELECT tier, is_primary FROM clean_references WHERE tag = 'CHAR_13'").fetchall() == [(3, True)]
+    assert stored_clean(tier3.ws, "CHAR_13") == [(3, "ok", True)]
 
 
-def test_tier3_falls_back_after_three_failed_attempts(tier3, backends: Backends, tmp_path: Path) -> None:
-    con, registry, identities, threshold = tier3
+def test_tier3_falls_back_after_three_failed_attempts(tier3: Tier3, backends: Backends, tmp_path: Path) -> None:
     # Someone else (macron), then no face at all: never the same person.
     generator = ReplayGenerator([PHOTOS / "macron_2.jpg", PHOTOS / "china.jpg", PHOTOS / "macron_1.jpg"])
     cleaner = tier3_cleaner(tier3, generator, backends.faces)
-    failed, fallback = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    failed, fallback = make_clean_references([tier3.registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+    tier3.ws.clean.save([failed, fallback])
     assert generator.calls == 3
     assert (failed.tier, failed.status, failed.attempts) == (3, "failed", 3)
-    assert failed.similarity < threshold
+    assert failed.similarity < tier3.threshold
     assert failed.message.startswith("best ArcFace similarity") and "fell back to tier 1" in failed.message
     assert (fallback.tier, fallback.status) == (1, "ok")
-    rows = con.execute(
-        "SELECT tier, status, is_primary FROM clean_references WHERE tag = 'CHAR_13' ORDER BY tier"
-    ).fetchall()
-    assert rows == [(1, "ok", True), (3, "failed", False)]
+    assert stored_clean(tier3.ws, "CHAR_13") == [(1, "ok", True), (3, "failed", False)]
 
 
-def test_tier3_never_passes_without_a_face_model(tier3) -> None:
+def test_tier3_never_passes_without_a_face_model(tier3: Tier3) -> None:
     with pytest.raises(ModelUnavailableError, match="need a face model to validate identity"):
         tier3_cleaner(tier3, ReplayGenerator([PHOTOS / "obama_2.jpg"]), None)
 
@@ -126,26 +145,25 @@ def test_tier3_never_passes_without_a_face_model(tier3) -> None:
     "tag, attempts, match",
     [("PROP_01", 3, "only characters with a known identity"), ("CHAR_13", 4, "max_attempts must be 1..3")],
 )
-def test_tier3_refusals(tier3, backends: Backends, tmp_path: Path, tag: str, attempts: int, match: str) -> None:
-    registry = tier3[1]
+def test_tier3_refusals(tier3: Tier3, backends: Backends, tmp_path: Path, tag: str, attempts: int, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         cleaner = tier3_cleaner(tier3, ReplayGenerator([PHOTOS / "obama_2.jpg"]), backends.faces, max_attempts=attempts)
-        cleaner.clean(registry[tag], out_dir=tmp_path)
+        cleaner.clean(tier3.registry[tag], out_dir=tmp_path)
 
 
-def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3, backends: Backends, tmp_path: Path) -> None:
+def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3: Tier3, backends: Backends, tmp_path: Path) -> None:
     """GeminiImageGenerator over HTTP: the fake image model hands the reference back, so it must pass ArcFace."""
     from refbench.fakes.gemini import FakeGemini
     from refbench.generation.chain import GeminiImageGenerator
     from refbench.generation.submit import make_client
 
-    con, registry, identities, threshold = tier3
+    registry = tier3.registry
     with FakeGemini() as fake:
         client = make_client(mode="gemini", api_key="test-key", base_url=fake.url)
         cleaner = tier3_cleaner(tier3, GeminiImageGenerator(client), backends.faces)
-        (result,) = make_clean_references(con, [registry["CHAR_13"]], cleaner, out_dir=tmp_path)
+        (result,) = make_clean_references([registry["CHAR_13"]], cleaner, out_dir=tmp_path)
         fake.add_rule("safety")  # no image in the answer: said, not passed off as a sheet
-        with pytest.raises(ConfigError, match="returned no image"):
+        with pytest.raises(GenerationError, match="returned no image"):
             GeminiImageGenerator(client).generate("a prompt", np.zeros((64, 64, 3), np.uint8))
     assert (result.tier, result.status, result.attempts, result.method) == (3, "ok", 1, "generative:gemini-image")
     assert result.similarity > 0.9  # the same pixels, re-encoded
@@ -162,27 +180,24 @@ def test_clean_command_makes_tier2_sheets_as_a_tracked_run(demo_copy: Settings) 
     from refbench.cli import app
     from typer.testing import CliRunner
 
-    con = store.connect(demo_copy.database)
-    registry = load_registry(con)
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        registry = ws.assets.list()
     prop = next(t for t in registry.tags if t.startswith("PROP_"))
     before = sha256(registry[prop].crop_path)
     result = CliRunner().invoke(
         app, ["clean", "CHAR_13", prop, "--db", str(demo_copy.database)], env={"COLUMNS": "250"}
     )
     assert result.exit_code == 0, result.output
-    con = store.connect(demo_copy.database)
-    rows = con.execute(
-        "SELECT c.tag, c.tier, c.status, c.path, c.is_primary, r.kind, r.status FROM clean_references c"
-        " JOIN runs r USING (run_id) ORDER BY c.tag"
-    ).fetchall()
-    ok = con.execute("SELECT value FROM metrics WHERE name = 'clean_ok'").fetchone()[0]
-    con.close()
-    assert [(r[0], r[1], r[2], r[4], r[5], r[6]) for r in rows] == [
-        ("CHAR_13", 2, "ok", True, "clean", "completed"),
-        (prop, 2, "ok", True, "clean", "completed"),
+    with read_workspace(demo_copy) as ws:
+        stored = sorted(ws.clean.list(), key=lambda c: c.tag)
+        (run,) = ws.runs.list(kind="clean")
+        ok = [m.value for m in ws.runs.series(run.run_id, "clean_ok")]
+    assert [(c.tag, c.tier, c.status, c.is_primary, c.run_id) for c in stored] == [
+        ("CHAR_13", 2, "ok", True, run.run_id),
+        (prop, 2, "ok", True, run.run_id),
     ]
-    assert ok == 2 and all(Path(r[3]).is_file() and Path(r[3]).parent.name == "clean" for r in rows)
+    assert (run.kind, run.status) == ("clean", "completed")
+    assert ok == [2] and all(c.path.is_file() and c.path.parent.name == "clean" for c in stored)
     assert sha256(registry[prop].crop_path) == before
     assert "CHAR_13" in result.output and "rembg-gray" in result.output
 
@@ -199,14 +214,12 @@ def test_clean_command_generative_tier_and_refusals(demo_copy: Settings) -> None
         )
     assert result.exit_code == 0, result.output
     # The registry, not the printed table: the shared rich console may be narrower than COLUMNS here.
-    con = store.connect(demo_copy.database)
-    stored = con.execute(
-        "SELECT tier, method, status, is_primary FROM clean_references WHERE tag = 'CHAR_13'"
-    ).fetchall()
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        stored = [(c.tier, c.method, c.status, c.is_primary) for c in ws.clean.list(tag="CHAR_13")]
     assert stored == [(3, "generative:gemini-image", "ok", True)] and len(fake.requests) == 1
     assert "CHAR_13" in result.output
     unknown = CliRunner().invoke(app, ["clean", "CHAR_99", "--db", db], env=env)
-    assert unknown.exit_code != 0 and "no active asset CHAR_99" in str(unknown.exception)
+    assert unknown.exit_code != 0 and isinstance(unknown.exception, UnknownTagError)
+    assert str(unknown.exception).startswith("unknown tag 'CHAR_99'; did you mean 'CHAR_09'")
     bad_tier = CliRunner().invoke(app, ["clean", "CHAR_13", "--tier", "magic", "--db", db], env=env)
     assert bad_tier.exit_code != 0 and "generative, original, rembg-gray" in str(bad_tier.exception)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from refbench.cli import app
@@ -37,6 +39,12 @@ def test_manifest_command_prints_the_summary(tmp_path: Path, samples_dir: Path) 
 
 
 def test_project_errors_are_one_clear_line(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["manifest", str(tmp_path / "missing"), "--db", str(tmp_path / "x.duckdb")])
-    assert result.exit_code != 0
-    assert "is not a folder" in str(result.exception) or "is not a folder" in result.output
+    """The installed entry point (not typer's test runner) turns a project error into one line and exit 1."""
+    command = [str(Path(sys.executable).with_name("refbench")), "manifest", str(tmp_path / "missing")]
+    result = subprocess.run(
+        [*command, "--db", str(tmp_path / "x.duckdb")], capture_output=True, text=True, timeout=120, check=False
+    )
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 1
+    assert output.splitlines() == [f"error: {tmp_path / 'missing'} is not a folder"], output
+    assert not (tmp_path / "x.duckdb").exists()

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from refbench import store
-from refbench.calibration import embed_images, load_identities
-from refbench.cluster_metrics import (
+from refbench.errors import CalibrationError
+from refbench.identity.calibration import embed_images, load_identities
+from refbench.identity.metrics import (
     bcubed,
     best_sweep_point,
     cluster_scores,
-    manifest_cluster_scores,
+    largest_face_scores,
     pairwise_f1,
     purity,
     threshold_sweep,
 )
-from refbench.errors import ConfigError
 from refbench.settings import PROJECT_ROOT
 from sklearn.metrics.cluster import pair_confusion_matrix
+
+from tests.conftest import read_workspace
 
 IDENTITIES = PROJECT_ROOT / "data" / "samples" / "identities.csv"
 
@@ -60,7 +61,7 @@ def test_pairwise_agrees_with_scikit_learn(seed: int) -> None:
     ],
 )
 def test_bad_inputs(true, pred, message) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(CalibrationError, match=message):
         cluster_scores(true, pred)
 
 
@@ -84,11 +85,8 @@ def test_sweep_on_real_faces(samples_dir, backends) -> None:
 
 
 def test_manifest_identities_of_the_sample_photos(demo_workspace, sample_identities) -> None:
-    con = store.connect(demo_workspace.database, read_only=True)
-    try:
-        scores = manifest_cluster_scores(con, sample_identities, face_model="insightface")
-    finally:
-        con.close()
+    with read_workspace(demo_workspace) as ws:
+        scores = largest_face_scores(sample_identities, ws.faces.largest_per_image("insightface"))
     assert scores.n_items == len(sample_identities)
     assert scores.bcubed_f1 >= 0.97
     assert scores.n_clusters == scores.n_identities

@@ -18,10 +18,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 from prefect.flows import load_flow_from_entrypoint
+from refbench.registry import Workspace
 from refbench.settings import PROJECT_ROOT
 
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -127,12 +127,8 @@ def test_loopback_deploy_run_and_worker_complete_the_manifest(
     prefect(env, "worker", "start", "--pool", "refbench", "--run-once", timeout=150)
     state = prefect(env, "flow-run", "inspect", flow_run_id)
     assert re.search(r"state_type=StateType\.COMPLETED|'type': 'COMPLETED'|\"type\": \"COMPLETED\"", state), state
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        images, status, orchestrator = con.execute(
-            "SELECT (SELECT count(*) FROM images), status, parameters->>'orchestrator' FROM runs"
-        ).fetchone()
-    finally:
-        con.close()
-    assert (images, status, orchestrator) == (3, "completed", "prefect")
+    with Workspace.open(database, read_only=True) as ws:
+        images, runs = ws.images.count(), ws.runs.list()
+    assert [(r.kind, r.status, r.parameters["orchestrator"]) for r in runs] == [("manifest", "completed", "prefect")]
+    assert images == 3
     assert time.monotonic() - started < 180

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-import duckdb
 import pytest
 from refbench.describe.gemini import (
     PRICES_USD_PER_MTOK,
@@ -16,10 +17,14 @@ from refbench.describe.gemini import (
     estimate_cost,
 )
 from refbench.describe.prompts import PROMPT_VERSION, PROMPTS
-from refbench.describe.runner import DescribeSummary, describe_assets, load_assets
-from refbench.errors import ApiKeyRejected, ConfigError
+from refbench.errors import ApiKeyRejected, OptionError
 from refbench.fakes.gemini import FakeGemini
+from refbench.pipelines.describe import DescribeSummary, describe_assets
+from refbench.registry.descriptions import StoredCall
 from refbench.settings import Settings
+from refbench.types import Asset
+
+from tests.conftest import read_workspace
 
 KEY = "fake-key-for-tests"
 DEADLINE_S = 2.5
@@ -37,42 +42,31 @@ def make_describer(fake: FakeGemini, **overrides: float) -> GeminiDescriber:
     return GeminiDescriber(GeminiSettings(base_url=fake.url, **values), api_key=KEY, seed=0)
 
 
-def registry(settings: Settings, run_id: str | None) -> dict:
-    """What the tests compare: run status, assets and the latest call per asset."""
-    con = duckdb.connect(str(settings.database), read_only=True)
-    try:
-        return {
-            "run": (con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone() or [None])[0],
-            "assets": {
-                r[0]: r[1:]
-                for r in con.execute(
-                    "SELECT asset_id, name, reverse_prompt, visual_description, suggested_name, suitability"
-                    " FROM v_assets"
-                ).fetchall()
-            },
-            "calls": {
-                r[0]: r[1:]
-                for r in con.execute(
-                    "SELECT asset_id, status, reason, attempts, tokens_in, tokens_out, cost_usd, seconds"
-                    " FROM description_calls WHERE run_id = ?",
-                    [run_id],
-                ).fetchall()
-            },
-        }
-    finally:
-        con.close()
+@dataclass(frozen=True)
+class Registry:
+    """What the tests compare: the run's status, the active assets and the run's calls, by asset id."""
+
+    run: str | None
+    assets: dict[str, Asset]
+    calls: dict[str, StoredCall]
+
+
+def registry(settings: Settings, run_id: str | None) -> Registry:
+    """The registry after (or, with ``run_id`` None, before) a describe run."""
+    with read_workspace(settings) as ws:
+        return Registry(
+            run=ws.runs.get(run_id).status if run_id else None,
+            assets={a.asset_id: a for a in ws.assets.list()},
+            calls={c.asset_id: c for c in ws.descriptions.calls(run_id=run_id)} if run_id else {},
+        )
 
 
 def unique_label(settings: Settings) -> str:
     """A detector label that names exactly one asset, so a failure rule hits one asset and no other."""
-    con = duckdb.connect(str(settings.database), read_only=True)
-    try:
-        return con.execute(
-            "SELECT name FROM v_assets WHERE asset_type NOT IN ('character', 'environment')"
-            " GROUP BY name HAVING count(*) = 1 ORDER BY name LIMIT 1"
-        ).fetchone()[0]
-    finally:
-        con.close()
+    with read_workspace(settings) as ws:
+        objects = [a for a in ws.assets.list() if a.asset_type not in ("character", "environment")]
+    names = Counter(a.name for a in objects)
+    return min(name for name, n in names.items() if n == 1)
 
 
 FAILURES = [
@@ -101,31 +95,37 @@ def test_failure_paths_leave_the_registry_consistent(
     label = unique_label(demo_copy) if kind else None
     if kind:
         fake.add_rule(kind, times=times, match=f"DETECTOR LABEL: {label}\n")
-    before = registry(demo_copy, None)["assets"]
+    before = registry(demo_copy, None).assets
     summary = describe_assets(demo_copy, make_describer(fake))
     after = registry(demo_copy, summary.run_id)
-    assert after["run"] == "completed"
-    assert after["assets"].keys() == before.keys(), "assets were added or lost"
-    assert len(after["calls"]) == summary.assets == summary.calls == len(before)
-    target = [a for a, v in after["assets"].items() if v[0] == label]
+    assert after.run == "completed"
+    assert after.assets.keys() == before.keys(), "assets were added or lost"
+    assert len(after.calls) == summary.assets == summary.calls == len(before)
+    target = [a.asset_id for a in after.assets.values() if a.name == label]
     assert len(target) == (1 if label else 0)
-    for asset_id, (_, prompt, visual, name, suitability) in after["assets"].items():
-        call_status, call_reason, call_attempts, *_ = after["calls"][asset_id]
+    for asset_id, asset in after.assets.items():
+        call = after.calls[asset_id]
+        prompt, visual, name, suitability = (
+            asset.reverse_prompt,
+            asset.visual_description,
+            asset.suggested_name,
+            asset.suitability,
+        )
         if asset_id in target:
-            assert call_status == status
-            assert attempts is None or call_attempts == attempts
-            assert reason is None or re.search(reason, call_reason), call_reason
+            assert call.status == status
+            assert attempts is None or call.attempts == attempts
+            assert reason is None or re.search(reason, call.reason), call.reason
             described = status == "ok"
             assert bool(prompt) == described and bool(name) == described and (suitability is None) != described
         else:  # every other asset is described, whatever happened to the target
-            assert call_status == "ok" and call_attempts == 1 and prompt and visual and 1 <= suitability <= 10
+            assert call.status == "ok" and call.attempts == 1 and prompt and visual and 1 <= suitability <= 10
 
 
 def test_503_gives_up_within_the_deadline(demo_copy: Settings, fake: FakeGemini) -> None:
     match = f"DETECTOR LABEL: {unique_label(demo_copy)}\n"
     fake.add_rule("503", match=match)
     summary = describe_assets(demo_copy, make_describer(fake))
-    seconds = [v[6] for v in registry(demo_copy, summary.run_id)["calls"].values() if v[0] == "error"]
+    seconds = [c.seconds for c in registry(demo_copy, summary.run_id).calls.values() if c.status == "error"]
     tried = sum(1 for r in fake.requests if match in r.text)
     assert len(seconds) == 1 and seconds[0] <= DEADLINE_S
     assert 3 <= tried <= GeminiSettings().max_attempts  # backed off, but bounded
@@ -133,13 +133,13 @@ def test_503_gives_up_within_the_deadline(demo_copy: Settings, fake: FakeGemini)
 
 def test_usage_and_cost_are_stored_per_call(demo_copy: Settings, fake: FakeGemini) -> None:
     summary = describe_assets(demo_copy, make_describer(fake))
-    calls = registry(demo_copy, summary.run_id)["calls"].values()
+    calls = registry(demo_copy, summary.run_id).calls.values()
     price_in, price_out = PRICES_USD_PER_MTOK["gemini-2.5-flash"]
-    for _, _, _, tokens_in, tokens_out, cost, _ in calls:
-        assert tokens_in > 258 and tokens_out > 0  # at least one image tile plus the text
-        assert cost == pytest.approx((tokens_in * price_in + tokens_out * price_out) / 1e6)
-    assert summary.tokens_in == sum(c[3] for c in calls)
-    assert summary.cost_usd == pytest.approx(sum(c[5] for c in calls))
+    for call in calls:
+        assert call.tokens_in > 258 and call.tokens_out > 0  # at least one image tile plus the text
+        assert call.cost_usd == pytest.approx((call.tokens_in * price_in + call.tokens_out * price_out) / 1e6)
+    assert summary.tokens_in == sum(c.tokens_in for c in calls)
+    assert summary.cost_usd == pytest.approx(sum(c.cost_usd for c in calls))
 
 
 def test_requests_carry_the_type_schema_image_and_low_temperature(demo_copy: Settings, fake: FakeGemini) -> None:
@@ -205,7 +205,7 @@ def test_cost_estimate(model: str, prices: dict, expected: float | None) -> None
     ],
 )
 def test_bad_settings_are_refused(overrides: dict, error: str) -> None:
-    with pytest.raises(ConfigError, match=error):
+    with pytest.raises(OptionError, match=error):
         GeminiDescriber(GeminiSettings(**overrides), api_key=KEY)
 
 
@@ -230,26 +230,24 @@ def test_thinking_is_turned_off_only_where_the_model_allows(
     fake: FakeGemini, demo_copy: Settings, model: str, thinking: dict | None
 ) -> None:
     describer = GeminiDescriber(GeminiSettings(base_url=fake.url, model=model), api_key=KEY)
-    con = duckdb.connect(str(demo_copy.database))
-    facts = next(f for f, _, _ in load_assets(con) if f is not None)
-    con.close()
-    assert describer.describe(facts).status == "ok"
+    with read_workspace(demo_copy) as ws:
+        asset = next(a for a in ws.assets.list() if a.crop_path.is_file())
+    assert describer.describe(asset).status == "ok"
     assert fake.requests[-1].body["generationConfig"].get("thinkingConfig") == thinking
     assert fake.requests[-1].path == f"/v1/models/{model}:generateContent"
 
 
 def test_a_refused_key_stops_the_run_after_the_calls_in_flight(demo_copy: Settings) -> None:
     """An invalid key would fail every asset alike: the run fails at once instead of sending them all."""
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    n_assets = len(load_assets(con))
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        n_assets = len(ws.assets.list())
     refused = r"refused the API key \(400 INVALID_ARGUMENT: API key not valid"
     with FakeGemini(accepted_keys=("another-key",)) as fake, pytest.raises(ApiKeyRejected, match=refused):
         describe_assets(demo_copy, make_describer(fake, concurrency=2))
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    status, error = con.execute("SELECT status, error FROM runs WHERE kind = 'describe'").fetchone()
-    described = con.execute("SELECT count(*) FROM v_assets WHERE reverse_prompt IS NOT NULL").fetchone()[0]
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        (run,) = ws.runs.list(kind="describe")
+        described = sum(a.reverse_prompt is not None for a in ws.assets.list())
+    status, error = run.status, run.error
     assert n_assets > 10
     assert len(fake.requests) <= 4  # the first refusal and what was already in flight; not one per asset
     assert {r.answered for r in fake.requests} == {"key_rejected"}

@@ -6,28 +6,40 @@ import re
 import shutil
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 from PIL import Image
 from refbench.cli import app
 from refbench.describe import Description, create_describer
 from refbench.describe.local import PALETTE, LocalDescriber, describe_yaw, dominant_colours, face_size_factor
-from refbench.describe.runner import describe_assets, load_assets
-from refbench.errors import ConfigError, UnknownBackendError
+from refbench.errors import OptionError, UnknownBackendError
+from refbench.pipelines.describe import describe_assets
+from refbench.pipelines.manifest import Backends, ManifestOptions, run_manifest
+from refbench.registry import Workspace
 from refbench.settings import Settings
+from refbench.types import Asset
 from typer.testing import CliRunner
 
+from tests.conftest import read_workspace
 
-def _assets(settings: Settings) -> list[tuple]:
-    con = duckdb.connect(str(settings.database), read_only=True)
-    try:
-        return con.execute(
-            "SELECT tag, asset_type, name, reverse_prompt, visual_description, suggested_name,"
-            " suitability, asset_id FROM v_assets ORDER BY asset_id"
-        ).fetchall()
-    finally:
-        con.close()
+# A bus with two faces, a cup and a kite: one asset of each kind the tests below change, in ~2 s.
+OWN_PHOTOS = ("bus.jpg", "coffee.png", "kite.jpg")
+
+
+def _assets(settings: Settings) -> list[Asset]:
+    with read_workspace(settings) as ws:
+        return sorted(ws.assets.list(), key=lambda a: a.asset_id)
+
+
+@pytest.fixture
+def own_workspace(settings: Settings, samples_dir: Path, backends: Backends, tmp_path: Path) -> Settings:
+    """A workspace of a few sample photos whose crop files this test owns (the demo's crops are shared)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in OWN_PHOTOS:
+        shutil.copy(samples_dir / name, photos / name)
+    run_manifest(photos, settings=settings, options=ManifestOptions(), backends=backends)
+    return settings
 
 
 @pytest.fixture
@@ -39,41 +51,32 @@ def described(demo_copy: Settings) -> Settings:
 
 
 def test_every_active_asset_gets_a_distinct_description(described: Settings) -> None:
-    rows = _assets(described)
-    assert len(rows) > 20
-    for tag, _, _, prompt, visual, name, suitability, _ in rows:
-        assert prompt and visual and name, tag
-        assert 1.0 <= suitability <= 10.0
-    assert len({r[3] for r in rows}) == len(rows), "reverse prompts repeat between assets"
-    assert len({r[4] for r in rows}) == len(rows), "visual descriptions repeat between assets"
-    assert len({round(r[6], 1) for r in rows}) >= 10, "suitability looks constant"
+    assets = _assets(described)
+    assert len(assets) > 20
+    for a in assets:
+        assert a.reverse_prompt and a.visual_description and a.suggested_name, a.tag
+        assert 1.0 <= a.suitability <= 10.0
+    assert len({a.reverse_prompt for a in assets}) == len(assets), "reverse prompts repeat between assets"
+    assert len({a.visual_description for a in assets}) == len(assets), "visual descriptions repeat between assets"
+    assert len({round(a.suitability, 1) for a in assets}) >= 10, "suitability looks constant"
 
 
 def test_descriptions_mention_measured_facts(described: Settings) -> None:
     colour = re.compile("|".join(sorted(PALETTE, key=len, reverse=True)))
-    con = duckdb.connect(str(described.database), read_only=True)
-    faces = dict(
-        con.execute(
-            "SELECT a.asset_id, f.width_frac FROM assets a JOIN identities d USING (identity_id)"
-            " JOIN faces f ON f.face_id = d.best_face_id"
-        ).fetchall()
-    )
-    con.close()
-    for tag, asset_type, name, prompt, visual, _, _, asset_id in _assets(described):
-        assert colour.search(prompt) and colour.search(visual), (tag, prompt)
-        if asset_type == "character":
-            assert f"{faces[asset_id]:.1%}" in visual and "yaw" in visual, visual
-        elif asset_type != "environment":
-            assert name in prompt and name in visual, (name, prompt)
+    for a in _assets(described):
+        prompt, visual = a.reverse_prompt, a.visual_description
+        assert colour.search(prompt) and colour.search(visual), (a.tag, prompt)
+        if a.asset_type == "character":
+            assert a.face is not None, a.tag  # every character shows its identity's best face
+            assert f"{a.face.width_frac:.1%}" in visual and "yaw" in visual, visual
+        elif a.asset_type != "environment":
+            assert a.name in prompt and a.name in visual, (a.name, prompt)
 
 
 def test_suitability_follows_measured_face_quality(described: Settings) -> None:
-    con = duckdb.connect(str(described.database), read_only=True)
-    rows = con.execute(
-        "SELECT a.suitability, f.quality_score, f.width_frac FROM assets a JOIN identities d"
-        " USING (identity_id) JOIN faces f ON f.face_id = d.best_face_id WHERE a.active"
-    ).fetchall()
-    con.close()
+    # (suitability, best-face quality, best-face width) of every active character
+    rows = [(a.suitability, a.face.quality_score, a.face.width_frac) for a in _assets(described) if a.face]
+    assert len(rows) == sum(a.asset_type == "character" for a in _assets(described)) > 5
     expected = [1 + 9 * q * face_size_factor(w) for _, q, w in rows]
     np.testing.assert_allclose([r[0] for r in rows], expected, atol=0.051)
     worst = min(rows, key=lambda r: r[1])
@@ -81,48 +84,39 @@ def test_suitability_follows_measured_face_quality(described: Settings) -> None:
 
 
 def test_local_describer_is_deterministic(demo_copy: Settings) -> None:
-    con = duckdb.connect(str(demo_copy.database))
-    facts = [f for f, _, _ in load_assets(con) if f is not None][:6]
-    con.close()
-    first = [LocalDescriber().describe(f) for f in facts]
-    second = [LocalDescriber().describe(f) for f in facts]
+    assets = [a for a in _assets(demo_copy) if a.crop_path.is_file()][:6]
+    assert len(assets) == 6
+    first = [LocalDescriber().describe(a) for a in assets]
+    second = [LocalDescriber().describe(a) for a in assets]
     assert [d.reverse_prompt for d in first] == [d.reverse_prompt for d in second]
     assert [d.suitability for d in first] == [d.suitability for d in second]
 
 
-def test_rerun_uses_the_cache_and_a_changed_crop_is_described_again(described: Settings, tmp_path: Path) -> None:
-    again = describe_assets(described, LocalDescriber())
+def test_rerun_uses_the_cache_and_a_changed_crop_is_described_again(own_workspace: Settings) -> None:
+    first = describe_assets(own_workspace, LocalDescriber())
+    assert (first.calls, first.by_status["ok"]) == (first.assets, first.assets) and first.assets >= 4
+    again = describe_assets(own_workspace, LocalDescriber())
     assert (again.calls, again.cached) == (0, again.assets)
-    con = duckdb.connect(str(described.database))
-    asset_id, crop = con.execute(
-        "SELECT asset_id, crop_path FROM v_assets WHERE asset_type = 'prop' LIMIT 1"
-    ).fetchone()
-    changed = tmp_path / "changed.jpg"  # the crop files belong to the shared demo workspace: change a copy
-    with Image.open(crop) as image:
-        image.transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(changed, quality=80)
-    con.execute("UPDATE assets SET crop_path = ? WHERE asset_id = ?", [str(changed), asset_id])
-    con.close()
-    third = describe_assets(described, LocalDescriber())
+    crop = next(a for a in _assets(own_workspace) if a.asset_type == "prop").crop_path
+    with Image.open(crop) as image:  # this workspace owns its crops: change one in place
+        flipped = image.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    flipped.save(crop, quality=80)
+    third = describe_assets(own_workspace, LocalDescriber())
     assert (third.calls, third.cached) == (1, third.assets - 1)
-    forced = describe_assets(described, LocalDescriber(), force=True)
+    forced = describe_assets(own_workspace, LocalDescriber(), force=True)
     assert (forced.calls, forced.cached) == (forced.assets, 0)
 
 
-def test_missing_crop_is_recorded_and_the_run_completes(demo_copy: Settings) -> None:
-    con = duckdb.connect(str(demo_copy.database))
-    asset_id = con.execute("SELECT asset_id FROM v_assets WHERE asset_type = 'vehicle' LIMIT 1").fetchone()[0]
-    con.execute("UPDATE assets SET crop_path = '/nonexistent/crop.jpg' WHERE asset_id = ?", [asset_id])
-    con.close()
-    summary = describe_assets(demo_copy, LocalDescriber())
+def test_missing_crop_is_recorded_and_the_run_completes(own_workspace: Settings) -> None:
+    vehicle = next(a for a in _assets(own_workspace) if a.asset_type == "vehicle")
+    vehicle.crop_path.unlink()
+    summary = describe_assets(own_workspace, LocalDescriber())
     assert summary.by_status["error"] == 1 and summary.by_status["ok"] == summary.assets - 1
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    status, reason = con.execute(
-        "SELECT status, reason FROM v_description_calls WHERE asset_id = ?", [asset_id]
-    ).fetchone()
-    run_status = con.execute("SELECT status FROM runs WHERE run_id = ?", [summary.run_id]).fetchone()[0]
-    con.close()
-    assert (status, run_status) == ("error", "completed")
-    assert re.search("crop file missing: /nonexistent/crop.jpg", reason)
+    with read_workspace(own_workspace) as ws:
+        (call,) = [c for c in ws.descriptions.calls() if c.asset_id == vehicle.asset_id]
+        run_status = ws.runs.get(summary.run_id).status
+    assert (call.status, call.run_id, run_status) == ("error", summary.run_id, "completed")
+    assert call.reason == f"crop file missing: {vehicle.crop_path}"
 
 
 @pytest.mark.parametrize(
@@ -174,7 +168,7 @@ def test_description_checks_its_fields(kwargs: dict, error: str) -> None:
     ("name", "model", "error", "message"),
     [
         ("llava", None, UnknownBackendError, "No describer backend named 'llava'; available: gemini, local"),
-        ("local", "gemini-2.5-pro", ConfigError, "the local describer uses no model"),
+        ("local", "gemini-2.5-pro", OptionError, "the local describer uses no model"),
     ],
 )
 def test_create_describer_refuses_what_it_cannot_do(name: str, model: str | None, error: type, message: str) -> None:
@@ -187,8 +181,7 @@ def test_cli_describe_local_on_a_copy_of_the_demo_database(demo_copy: Settings, 
     shutil.copy(demo_copy.database, db)
     result = CliRunner().invoke(app, ["describe", "--backend", "local", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    con = duckdb.connect(str(db), read_only=True)
-    missing = con.execute("SELECT count(*) FROM v_assets WHERE reverse_prompt IS NULL").fetchone()[0]
-    total = con.execute("SELECT count(*) FROM v_assets").fetchone()[0]
-    con.close()
+    with Workspace.open(db, read_only=True) as ws:
+        assets = ws.assets.list()
+    missing, total = sum(a.reverse_prompt is None for a in assets), len(assets)
     assert missing == 0 and f"│ {total}" in result.output

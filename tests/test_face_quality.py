@@ -7,12 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from refbench.calibration import load_image_rgb
 from refbench.errors import ShapeError
-from refbench.faces import FaceAnalyzer, create_face_analyzer
-from refbench.manifest import Backends
-from refbench.quality import FaceQuality, face_quality, faces_quality, yaw_from_landmarks
+from refbench.faces import FaceAnalyzer, create_face_analyzer, largest_face
+from refbench.faces.quality import QUALITY_FIELDS, face_quality, measure_faces, yaw_from_landmarks
+from refbench.ingest import load_image_rgb
+from refbench.pipelines.manifest import Backends
 from refbench.settings import PROJECT_ROOT
+from refbench.types import FaceQuality
+
+from tests.conftest import read_workspace
 
 # Photos whose face turns clearly (|yaw| > ~8°) with both face models: the sign must flip on a mirrored copy.
 TURNED = ["obama_2.jpg", "obama_3.jpg", "biden_1.jpg", "macron_2.jpg", "tom_hanks.png"]
@@ -31,7 +34,10 @@ def analyzer(request: pytest.FixtureRequest, backends: Backends, sface: FaceAnal
 def largest_quality(analyzer: FaceAnalyzer, image_rgb: np.ndarray) -> FaceQuality:
     faces = analyzer.analyze(image_rgb)
     assert len(faces) >= 1
-    return faces_quality(image_rgb, faces)[int(np.argmax(faces.area))]
+    measured = largest_face(measure_faces(image_rgb, faces))
+    return FaceQuality(
+        **{name: float(measured.data[name][0]) for name in QUALITY_FIELDS}, det_score=float(measured.confidence[0])
+    )
 
 
 @pytest.mark.parametrize("file", TURNED)
@@ -110,16 +116,11 @@ def test_face_quality_rejects_a_grey_image() -> None:
 
 
 def test_quality_view_of_the_manifest(demo_workspace) -> None:
-    from refbench import store
-
-    con = store.connect(demo_workspace.database, read_only=True)
-    try:
-        rows = con.execute("SELECT width_frac, in_best_band, yaw, facing, quality_score FROM v_face_quality").fetchall()
-        n_faces = store.count(con, "faces")
-    finally:
-        con.close()
+    with read_workspace(demo_workspace) as ws:
+        rows = ws.faces.quality()
+        n_faces = ws.faces.count()
     assert len(rows) == n_faces > 0
-    for width_frac, in_band, yaw, facing, score in rows:
-        quality = FaceQuality(width_frac, yaw, 0.0, 0.5, score)
-        assert in_band is quality.in_best_band and facing == quality.facing
-        assert 0.0 <= score <= 1.0
+    for row in rows:
+        # The view classifies in SQL; FaceQuality's properties must agree with it.
+        assert row.in_best_band is row.quality.in_best_band and row.facing == row.quality.facing
+        assert 0.0 <= row.quality.quality_score <= 1.0

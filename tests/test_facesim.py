@@ -7,20 +7,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from refbench import store
-from refbench.calibration import load_image_rgb
 from refbench.cli import app
-from refbench.errors import ConfigError
-from refbench.facesim import (
+from refbench.errors import InputError, InputNotFound, ShapeError, UnknownTagError
+from refbench.identity.facesim import (
     evaluate_output,
     facesim,
     is_tag,
     reference_from_image,
-    reference_from_tag,
     sample_video_frames,
-    save_evaluations,
 )
+from refbench.ingest import load_image_rgb
+from refbench.registry import Workspace
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 FRAME_WH = (480, 360)
 # np.linspace(0, 39, 16) rounded, worked out by hand: 0, 2.6, 5.2, 7.8, 10.4, 13, 15.6, 18.2, ...
@@ -80,7 +80,8 @@ def test_negative_cosines_are_clipped_to_zero() -> None:
 
 
 def test_embeddings_of_different_models_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"differ in shape: \(512,\) vs \(128,\)"):
+    # Was a ConfigError; the library now raises ShapeError, which is no ConfigError subclass.
+    with pytest.raises(ShapeError, match=r"differ in shape: \(512,\) vs \(128,\)"):
         facesim(np.ones(512, np.float32), np.ones(128, np.float32))
 
 
@@ -117,42 +118,41 @@ def test_tags_and_images_are_told_apart(reference: str, tag: bool) -> None:
 
 
 def test_reference_errors(samples_dir: Path, demo_workspace, backends) -> None:
-    with pytest.raises(ConfigError, match="no face found in the reference image"):
+    with pytest.raises(InputError, match="no face found in the reference image"):
         reference_from_image(samples_dir / "cat.png", analyzer=backends.faces)
-    with pytest.raises(ConfigError, match="neither a CHAR tag nor an existing image"):
+    with pytest.raises(InputNotFound, match="neither a CHAR tag nor an existing image"):
         reference_from_image(samples_dir / "missing.jpg", analyzer=backends.faces)
-    con = store.connect(demo_workspace.database, read_only=True)
-    try:
-        with pytest.raises(ConfigError, match="no active character CHAR_99"):
-            reference_from_tag(con, "CHAR_99", face_model="insightface")
-    finally:
-        con.close()
+    with (
+        read_workspace(demo_workspace) as ws,
+        pytest.raises(UnknownTagError, match="unknown tag 'CHAR_99'; did you mean "),
+    ):
+        ws.identities.reference_embedding("CHAR_99", face_model="insightface")
 
 
 def test_results_are_stored(samples_dir: Path, video: Path, backends, settings) -> None:
     reference = reference_from_image(samples_dir / "obama_1.jpg", analyzer=backends.faces)
     results = [evaluate_output(p, reference, analyzer=backends.faces) for p in (samples_dir / "obama_4.jpg", video)]
-    con = store.connect(settings.database)
-    try:
-        ids = save_evaluations(con, results, reference="obama_1.jpg", face_model="insightface", run_id=None)
-        rows = con.execute(
-            "SELECT evaluation_id, output_kind, n_frames, n_no_face, facesim_mean, reference_kind"
-            " FROM identity_evaluations ORDER BY output_kind"
-        ).fetchall()
-        frames = store.count(con, "identity_evaluation_frames", "evaluation_id = ? AND score IS NULL", [ids[1]])
-    finally:
-        con.close()
-    assert [(r[1], r[2], r[3], r[5]) for r in rows] == [("image", 1, 0, "image"), ("video", 16, 4, "image")]
-    assert rows[0][4] == pytest.approx(results[0].mean)
-    assert frames == 4
+    with Workspace.open(settings) as ws:
+        ids = ws.evaluations.save(
+            results,
+            reference="obama_1.jpg",
+            reference_kind="image",
+            face_model="insightface",
+            run_id=None,
+        )
+        rows = sorted(ws.evaluations.list(), key=lambda r: r.output_kind)
+        frames = ws.evaluations.frame_scores(ids[1])
+    assert [(r.output_kind, r.n_frames, r.n_no_face, r.reference_kind) for r in rows] == [
+        ("image", 1, 0, "image"),
+        ("video", 16, 4, "image"),
+    ]
+    assert rows[0].facesim_mean == pytest.approx(results[0].mean)
+    assert frames.count(None) == 4
 
 
 def test_cli_evaluates_against_a_character_tag(samples_dir: Path, video: Path, demo_copy) -> None:
-    con = store.connect(demo_copy.database, read_only=True)
-    try:
-        tag = con.execute("SELECT identity_tag FROM v_faces WHERE image_file = 'obama_1.jpg'").fetchone()[0]
-    finally:
-        con.close()
+    with read_workspace(demo_copy) as ws:
+        tag = str(ws.faces.of_image(ws.images.by_file("obama_1.jpg").image_id).data["identity_tag"][0])
     result = CliRunner().invoke(
         app,
         [
@@ -168,11 +168,12 @@ def test_cli_evaluates_against_a_character_tag(samples_dir: Path, video: Path, d
     )
     assert result.exit_code == 0, result.output
     assert "FaceSim-Arc" in result.output
-    con = store.connect(demo_copy.database, read_only=True)
-    try:
-        scores = dict(con.execute("SELECT output_path, facesim_mean FROM identity_evaluations").fetchall())
-        metrics = store.count(con, "metrics", "name = 'facesim_mean'")
-    finally:
-        con.close()
+    with read_workspace(demo_copy) as ws:
+        evaluations = ws.evaluations.list()
+        (run,) = ws.runs.list(kind="evaluate-identity")
+        metrics = len(ws.runs.series(run.run_id, "facesim_mean"))
+    scores = {r.output_path: r.facesim_mean for r in evaluations}
+    # The pipeline, not the caller, tells a tag from an image path.
+    assert {(r.reference_kind, r.run_id) for r in evaluations} == {("tag", run.run_id)}
     assert scores[str(samples_dir / "obama_4.jpg")] > 0.5 > 0.3 > scores[str(samples_dir / "biden_1.jpg")]
     assert scores[str(video)] > 0.5 and metrics == 3

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 from pathlib import Path
 
 import cloudpickle
-import duckdb
 import pytest
 from _prefect_harness import shared_harness
 from prefect.flows import load_flow_from_entrypoint
-from refbench import store
-from refbench.ingest import ingest_file
-from refbench.manifest import ManifestOptions
-from refbench.pipeline_tasks import analyze_loaded, analyze_stored, shared_backends
+from refbench.ingest import LoadedImage, ingest_file
+from refbench.pipelines.analyze import ImageAnalyzer, ImageWork, shared_backends
+from refbench.pipelines.manifest import ManifestOptions
 from refbench.settings import PROJECT_ROOT, Settings
+
+from tests.conftest import read_workspace
 
 ENTRYPOINT = str(PROJECT_ROOT / "flows" / "manifest.py") + ":manifest_flow"
 
@@ -43,45 +44,44 @@ def manifest_flow():
 
 def registry(database: Path) -> dict:
     """What two equivalent runs must share: table counts, identity tags per face, active asset tags."""
-    con = duckdb.connect(str(database), read_only=True)
-    try:
+    with read_workspace(Settings(db_path=database)) as ws:
+        faces = ws.faces.gallery("insightface")
         return {
-            "counts": store.table_counts(con),
-            "faces": sorted(con.execute("SELECT image_file, face_id, identity_tag FROM v_faces").fetchall()),
-            "assets": sorted(con.execute("SELECT tag, asset_type, name, source_image_file FROM v_assets").fetchall()),
+            "counts": ws.counts(),
+            "faces": sorted(
+                zip(*(faces.data[k].tolist() for k in ("image_file", "face_id", "identity_tag")), strict=True)
+            ),
+            "assets": sorted((a.tag, a.asset_type, a.name, a.source_image_file) for a in ws.assets.list()),
         }
-    finally:
-        con.close()
 
 
 def test_shared_backends_load_once_per_thread(settings: Settings) -> None:
-    options = ManifestOptions()
+    options = ManifestOptions().resolved(settings)
     first = shared_backends(options, model_dir=settings.models)
     assert shared_backends(options, model_dir=settings.models) is first
-    assert shared_backends(ManifestOptions(face_model="opencv-yunet-sface"), model_dir=settings.models) is not first
+    other = ManifestOptions(face_model="opencv-yunet-sface").resolved(settings)
+    assert shared_backends(other, model_dir=settings.models) is not first
 
 
-def test_analyze_task_function_reads_the_workspace_copy(samples_dir: Path, settings: Settings) -> None:
+def test_work_travels_without_pixels_and_a_worker_reads_the_workspace_copy(
+    samples_dir: Path, settings: Settings
+) -> None:
     loaded = ingest_file(
         samples_dir / "obama_1.jpg",
         originals_dir=settings.workspace_files / "originals",
         known=set(),
-        max_pixels=settings.max_image_pixels,
-        max_file_bytes=settings.max_file_bytes,
+        limits=settings.image_limits,
     )
-    analysis = analyze_stored(
-        loaded.record,
-        options=ManifestOptions(),
-        model_dir=settings.models,
-        files_dir=settings.workspace_files,
-        max_pixels=settings.max_image_pixels,
-    )
-    direct = analyze_loaded(
-        loaded, options=ManifestOptions(), model_dir=settings.models, files_dir=settings.workspace_files
-    )
-    assert len(analysis.faces) == 1
-    assert analysis.face_crops[0].is_file()
-    assert analysis.faces.xyxy.tolist() == direct.faces.xyxy.tolist()
+    assert isinstance(loaded, LoadedImage)
+    options = ManifestOptions().resolved(settings)
+    analyzer = ImageAnalyzer(options, settings.models, settings.workspace_files, settings.image_limits)
+    work = ImageWork(loaded.record, ("objects", "faces"), loaded.image_rgb)
+    shipped = pickle.loads(pickle.dumps(work))  # what a Dask worker receives
+    assert shipped.image_rgb is None and len(pickle.dumps(work)) < 2000
+    direct, from_copy = analyzer(work), pickle.loads(pickle.dumps(analyzer))(shipped)
+    assert len(from_copy.faces) == 1 and from_copy.ran == {"objects": "opencv-darknet", "faces": "insightface"}
+    assert Path(from_copy.faces.data["crop_path"][0]).is_file()
+    assert from_copy.faces.xyxy.tolist() == direct.faces.xyxy.tolist()
 
 
 @pytest.mark.slow
@@ -93,14 +93,9 @@ def test_flow_builds_the_same_registry_as_run_manifest(
     result = manifest_flow(photos_dir=samples_dir, db_path=database, task_runner=task_runner)
     assert registry(database) == registry(demo_workspace.database)
     assert result["images_total"] == registry(database)["counts"]["images"] > 20
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        kind, status, runner = con.execute(
-            "SELECT kind, status, parameters->>'task_runner' FROM runs WHERE run_id = ?", [result["run_id"]]
-        ).fetchone()
-    finally:
-        con.close()
-    assert (kind, status, runner) == ("manifest", "completed", task_runner)
+    with read_workspace(Settings(db_path=database)) as ws:
+        run = ws.runs.get(result["run_id"])
+    assert (run.kind, run.status, run.parameters["task_runner"]) == ("manifest", "completed", task_runner)
 
 
 @pytest.mark.slow
@@ -112,11 +107,8 @@ def test_flow_rerun_adds_nothing_then_describes_and_unknown_backend_raises(
     assert result["images_new"] == 0
     assert registry(demo_copy.database) == before
     assert result["described"]["assets"] == sum(result["assets_by_type"].values()) > 0
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    try:
-        described = con.execute("SELECT count(*) FROM v_assets WHERE reverse_prompt IS NOT NULL").fetchone()[0]
-    finally:
-        con.close()
+    with read_workspace(demo_copy) as ws:
+        described = sum(a.reverse_prompt is not None for a in ws.assets.list())
     assert described == result["described"]["by_status"]["ok"] > 0
     with pytest.raises(ValueError, match="No face model backend named 'nope'; available: insightface"):
         manifest_flow(photos_dir=samples_dir, db_path=demo_copy.database, face_model="nope", face_threshold=0.5)

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pytest
-from refbench.errors import ConfigError
+from refbench.errors import OptionError
 from refbench.identity import cluster_faces, default_threshold, similarity_matrix
 from refbench.settings import Settings
+
+from tests.conftest import read_workspace
 
 
 @pytest.fixture(scope="module")
 def labelled_embeddings(demo_workspace: Settings, sample_identities: dict[str, str]) -> tuple[np.ndarray, list[str]]:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    rows = con.execute(
-        "SELECT i.file_name, f.embedding FROM faces f JOIN images i USING (image_id)"
-        " WHERE f.face_model = 'insightface' ORDER BY i.file_name, f.det_score DESC"
-    ).fetchall()
-    first = {}
-    for name, embedding in rows:
+    with read_workspace(demo_workspace) as ws:
+        file_names = {record.image_id: record.file_name for record in ws.images.list()}
+        faces = ws.faces.of("insightface").faces
+    # The most confident face of each labelled photo.
+    first: dict[str, np.ndarray] = {}
+    for i in np.argsort(-faces.confidence, kind="stable"):
+        name = file_names[faces.data["image_id"][i]]
         if name in sample_identities:
-            first.setdefault(name, embedding)
+            first.setdefault(name, faces.data["embedding"][i])
     names = sorted(first)
     return np.array([first[n] for n in names], np.float32), [sample_identities[n] for n in names]
 
@@ -72,5 +73,5 @@ def test_tiny_inputs(n: int, expected: list[int]) -> None:
     ],
 )
 def test_bad_arguments(call, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(OptionError, match=message):
         call()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from refbench.errors import ImageRejected
-from refbench.imaging import decode_image, read_file
+from refbench.ingest.imaging import decode_image, read_file
 
 MAX_PIXELS = 50_000_000
 

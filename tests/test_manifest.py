@@ -8,12 +8,13 @@ import shutil
 import stat
 from pathlib import Path
 
-import duckdb
+import numpy as np
 import pytest
-from refbench import store
-from refbench.manifest import Backends, ManifestOptions, run_manifest
+from refbench.errors import InputNotFound
+from refbench.pipelines.manifest import Backends, ManifestOptions, run_manifest
 from refbench.settings import Settings
 
+from tests.conftest import read_workspace
 from tests.test_imaging import bomb_png, zero_size_png
 
 GOOD = ["obama_1.jpg", "obama_2.jpg", "biden_1.jpg", "group_six.jpg"]
@@ -58,13 +59,12 @@ def test_bad_files_are_rejected_and_good_ones_registered(
     messy_folder: Path, settings: Settings, backends: Backends
 ) -> None:
     summary = run(messy_folder, settings, backends)
-    con = duckdb.connect(str(settings.database), read_only=True)
-    rejected = dict(con.execute("SELECT file_name, code FROM rejections").fetchall())
-    reasons = [r[0] for r in con.execute("SELECT reason FROM rejections").fetchall()]
-    images = {r[0] for r in con.execute("SELECT file_name FROM images").fetchall()}
-    status = con.execute("SELECT status FROM runs WHERE run_id = ?", [summary.run_id]).fetchone()[0]
-    assert rejected == EXPECTED_REJECTIONS
-    assert all(len(reason) > 10 for reason in reasons)
+    with read_workspace(settings) as ws:
+        rejections = ws.rejections.list()
+        images = {r.file_name for r in ws.images.list()}
+        status = ws.runs.get(summary.run_id).status
+    assert {r.file_name: r.code for r in rejections} == EXPECTED_REJECTIONS
+    assert all(len(r.reason) > 10 for r in rejections)
     assert images == set(GOOD)
     assert summary.images_new == 4 and summary.rejected_new == 6
     assert status == "completed"
@@ -76,37 +76,46 @@ def test_unreadable_permissions_are_rejected(messy_folder: Path, settings: Setti
     shutil.copy(messy_folder / "obama_1.jpg", locked)
     locked.chmod(0)
     run(messy_folder, settings, backends)
-    con = duckdb.connect(str(settings.database), read_only=True)
-    assert con.execute("SELECT code FROM rejections WHERE file_name = 'locked.jpg'").fetchone() == ("unreadable",)
+    with read_workspace(settings) as ws:
+        assert {r.file_name: r.code for r in ws.rejections.list()}["locked.jpg"] == "unreadable"
 
 
 def test_rerun_adds_nothing_and_new_photo_is_processed_alone(
     messy_folder: Path, settings: Settings, backends: Backends, samples_dir: Path
 ) -> None:
     run(messy_folder, settings, backends)
-    con = store.connect(settings.database)
-    first = store.table_counts(con)
-    tags_before = con.execute("SELECT face_id, identity_tag FROM v_faces ORDER BY face_id").fetchall()
-    con.close()
+    with read_workspace(settings) as ws:
+        first = ws.counts()
+        tags_before = face_tags(ws)
     second = run(messy_folder, settings, backends)
-    con = store.connect(settings.database)
-    assert store.table_counts(con) == first
+    with read_workspace(settings) as ws:
+        assert ws.counts() == first
     assert second.images_new == 0 and second.rejected_new == 0
-    con.close()
 
     shutil.copy(samples_dir / "obama_4.jpg", messy_folder / "obama_4.jpg")
     third = run(messy_folder, settings, backends)
-    con = store.connect(settings.database)
-    counts = store.table_counts(con)
-    new_processed = con.execute("SELECT count(*) FROM processed WHERE run_id = ?", [third.run_id]).fetchone()[0]
-    tags_after = dict(con.execute("SELECT face_id, identity_tag FROM v_faces").fetchall())
+    with read_workspace(settings) as ws:
+        counts = ws.counts()
+        new_processed = ws.images.processed_in(third.run_id)
+        tags_after = face_tags(ws)
+        files = {r.image_id: r.file_name for r in ws.images.list()}
+        gallery = ws.faces.gallery("insightface")
     obama_tags = {
-        t for f, t in con.execute("SELECT image_file, identity_tag FROM v_faces").fetchall() if f.startswith("obama")
+        str(tag)
+        for tag, image in zip(gallery.data["identity_tag"], gallery.data["image_file"], strict=True)
+        if str(image).startswith("obama")
     }
+    assert "obama_4.jpg" in files.values()
     assert third.images_new == 1 and counts["images"] == first["images"] + 1
     assert new_processed == 2  # objects and faces, for that photo only
-    assert all(tags_after[face] == tag for face, tag in tags_before)  # old tags are stable
+    assert tags_before and all(tags_after[face] == tag for face, tag in tags_before.items())  # old tags are stable
     assert len(obama_tags) == 1
+
+
+def face_tags(ws) -> dict[str, str]:
+    """Face id -> identity tag of every clustered face (the default face model)."""
+    faces = ws.faces.gallery("insightface")
+    return dict(zip(faces.data["face_id"].tolist(), faces.data["identity_tag"].tolist(), strict=True))
 
 
 def test_originals_are_untouched_and_copied_read_only(
@@ -117,17 +126,19 @@ def test_originals_are_untouched_and_copied_read_only(
     run(messy_folder, settings, backends)
     after = {p.name: (sha256(p), p.stat().st_mtime_ns) for p in files}
     assert after == before
-    con = duckdb.connect(str(settings.database), read_only=True)
-    for image_id, stored in con.execute("SELECT image_id, stored_path FROM images").fetchall():
-        assert sha256(Path(stored)) == image_id
-        assert stat.S_IMODE(Path(stored).stat().st_mode) == 0o444
+    with read_workspace(settings) as ws:
+        records = ws.images.list()
+    assert len(records) == len(GOOD)
+    for record in records:
+        assert sha256(record.stored_path) == record.image_id
+        assert stat.S_IMODE(record.stored_path.stat().st_mode) == 0o444
 
 
 def test_identities_match_the_people(demo_workspace: Settings, sample_identities: dict[str, str]) -> None:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    rows = con.execute("SELECT image_file, identity_tag, det_score FROM v_faces").fetchall()
+    with read_workspace(demo_workspace) as ws:
+        faces = ws.faces.gallery("insightface")
     largest = {}
-    for image_file, tag, _ in rows:
+    for image_file, tag in zip(faces.data["image_file"], faces.data["identity_tag"], strict=True):
         if image_file in sample_identities:
             largest.setdefault(image_file, tag)
     people: dict[str, set[str]] = {}
@@ -140,18 +151,16 @@ def test_identities_match_the_people(demo_workspace: Settings, sample_identities
 
 
 def test_group_photo_gives_six_distinct_characters(demo_workspace: Settings) -> None:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    tags = [r[0] for r in con.execute("SELECT identity_tag FROM v_faces WHERE image_file = 'group_six.jpg'").fetchall()]
-    assert len(tags) == 6 and len(set(tags)) == 6
+    with read_workspace(demo_workspace) as ws:
+        tags = ws.faces.of_image(ws.images.by_file("group_six.jpg").image_id).data["identity_tag"].tolist()
+    assert len(tags) == 6 and len(set(tags)) == 6 and "?" not in tags
 
 
 def test_views_have_the_documented_columns(demo_workspace: Settings) -> None:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    faces = [d[0] for d in con.execute("SELECT * FROM v_faces LIMIT 0").description]
-    assets = [d[0] for d in con.execute("SELECT * FROM v_assets LIMIT 0").description]
-    bbox_type = con.execute("SELECT typeof(bbox) FROM v_faces LIMIT 1").fetchone()[0]
-    assert faces[:5] == ["image_file", "face_id", "bbox", "det_score", "identity_tag"]
-    assert assets[:8] == [
+    with read_workspace(demo_workspace) as ws:
+        faces, assets = ws.view_columns("v_faces"), ws.view_columns("v_assets")
+    assert list(faces)[:5] == ["image_file", "face_id", "bbox", "det_score", "identity_tag"]
+    assert list(assets)[:8] == [
         "tag",
         "asset_type",
         "name",
@@ -161,72 +170,81 @@ def test_views_have_the_documented_columns(demo_workspace: Settings) -> None:
         "reverse_prompt",
         "visual_description",
     ]
-    assert bbox_type == "FLOAT[4]"
+    assert faces["bbox"] == "FLOAT[4]"
 
 
 def test_assets_are_tagged_by_type_with_crops(demo_workspace: Settings) -> None:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    rows = con.execute("SELECT tag, asset_type, name, source_image_file, crop_path FROM v_assets").fetchall()
-    by_tag = {r[0]: r for r in rows}
+    with read_workspace(demo_workspace) as ws:
+        assets = list(ws.assets.list())
     prefixes = {"character": "CHAR_", "prop": "PROP_", "vehicle": "VEH_", "animal": "ANIM_", "environment": "ENV_"}
-    assert len(by_tag) == len(rows)  # tags are unique
-    assert all(tag.startswith(prefixes[kind]) for tag, kind, *_ in rows)
-    assert {kind for _, kind, *_ in rows} == set(prefixes)
-    assert ("bus", "bus.jpg") in {(r[2], r[3]) for r in rows if r[1] == "vehicle"}
-    assert "china.jpg" in {r[3] for r in rows if r[1] == "environment"}
-    assert all(Path(r[4]).is_file() for r in rows)
+    assert len({a.tag for a in assets}) == len(assets) > 30  # tags are unique
+    assert all(a.tag.startswith(prefixes[a.asset_type]) for a in assets)
+    assert {a.asset_type for a in assets} == set(prefixes)
+    assert ("bus", "bus.jpg") in {(a.name, a.source_image_file) for a in assets if a.asset_type == "vehicle"}
+    assert "china.jpg" in {a.source_image_file for a in assets if a.asset_type == "environment"}
+    assert all(a.crop_path.is_file() for a in assets)
 
 
 def test_character_crop_is_the_best_quality_face(demo_workspace: Settings) -> None:
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    rows = con.execute(
-        "SELECT a.tag, a.quality_score, max(f.quality_score) FROM v_assets a JOIN v_faces f"
-        " ON f.identity_tag = a.tag WHERE a.asset_type = 'character' GROUP BY ALL"
-    ).fetchall()
-    assert rows and all(abs(best - chosen) < 1e-6 for _, chosen, best in rows)
+    with read_workspace(demo_workspace) as ws:
+        characters = ws.assets.list().of_type("character")
+        faces = ws.faces.gallery("insightface")
+    tags, quality = faces.data["identity_tag"], faces.data["quality_score"]
+    assert characters
+    for asset in characters:
+        best = float(quality[tags == asset.tag].max())
+        assert asset.quality == pytest.approx(best, abs=1e-6)
+        assert asset.crop_path == Path(faces.data["crop_path"][tags == asset.tag][0])  # the best face's own crop
 
 
 def test_face_crops_are_padded_and_clamped(demo_workspace: Settings) -> None:
+    """Each crop is the face box grown by 30% of its width on each side, clamped to the image: exactly."""
     from PIL import Image
 
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    for bbox, crop_path, width in con.execute(
-        "SELECT f.bbox, f.crop_path, i.width FROM faces f JOIN images i USING (image_id)"
-    ).fetchall():
-        crop_w = Image.open(crop_path).width
-        box_w = bbox[2] - bbox[0]
-        assert crop_w <= width
-        assert crop_w >= min(box_w * 1.5, width - 2) or crop_w >= box_w  # 30% each side unless clamped
+    unclamped = 0
+    with read_workspace(demo_workspace) as ws:
+        images = ws.images.list()
+        faces_per_image = [ws.faces.of_image(record.image_id) for record in images]
+    for record, faces in zip(images, faces_per_image, strict=True):
+        for box, crop_path in zip(faces.xyxy, faces.data["crop_path"], strict=True):
+            x1, _, x2, _ = (float(v) for v in box)
+            grow = (x2 - x1) * 0.30  # the documented face padding
+            left, right = max(0, int(np.floor(x1 - grow))), min(record.width, int(np.ceil(x2 + grow)))
+            assert Image.open(crop_path).width == right - left, (record.file_name, crop_path)
+            unclamped += left > 0 and right < record.width
+    assert unclamped >= 10  # most faces are not at an edge: the padding itself is checked
 
 
 def test_contact_sheet_and_run_metrics(demo_workspace: Settings) -> None:
     from PIL import Image
 
-    con = duckdb.connect(str(demo_workspace.database), read_only=True)
-    path = con.execute("SELECT path FROM artifacts WHERE kind = 'contact_sheet'").fetchone()[0]
-    n_images = con.execute("SELECT count(*) FROM images").fetchone()[0]
-    metrics = dict(con.execute("SELECT name, value FROM metrics").fetchall())
+    with read_workspace(demo_workspace) as ws:
+        path = ws.artifacts.latest("contact_sheet")
+        n_images = ws.images.count()
+        run = ws.runs.latest(kind="manifest")
     sheet = Image.open(path)
     assert sheet.width == 6 * 220 and sheet.height == -(-n_images // 6) * 260
-    assert metrics["images_total"] == n_images and metrics["seconds_detect"] > 0
+    assert run.metrics["images_total"] == n_images and run.metrics["seconds_detect"] > 0
 
 
 def test_a_failure_after_reclustering_leaves_the_registry_as_it_was(
     demo_copy: Settings, samples_dir: Path, backends: Backends
 ) -> None:
     """Identities are deleted and rewritten on every run: a later failure must roll that back."""
-    con = store.connect(demo_copy.database)
-    before = store.table_counts(con)
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        before = ws.counts()
     # A directory where the contact sheet goes makes the run fail after clustering and assets.
     (demo_copy.workspace_files / "contact_sheet.png").mkdir(parents=True)
     with pytest.raises(IsADirectoryError):
         run(samples_dir, demo_copy, backends, face_threshold=0.95)  # would split every person
-    con = store.connect(demo_copy.database)
-    after = store.table_counts(con)
-    status = con.execute("SELECT status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        after = ws.counts()
+        status = ws.runs.list(limit=1)[0].status
     assert status == "failed"
-    assert {t: n for t, n in after.items() if t not in ("runs", "metrics")} == {
-        t: n for t, n in before.items() if t not in ("runs", "metrics")
-    }
+    assert after == before
+
+
+def test_a_missing_folder_creates_no_workspace(settings: Settings, backends: Backends, tmp_path: Path) -> None:
+    with pytest.raises(InputNotFound, match="is not a folder"):
+        run(tmp_path / "missing", settings, backends)
+    assert not settings.database.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from refbench.reports import execute_notebook, notebook_parameters
+from refbench.pipelines.report import execute_notebook, notebook_parameters
 from refbench.settings import PROJECT_ROOT, Settings
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))

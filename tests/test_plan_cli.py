@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from refbench import store
 from refbench.cli import app
+from refbench.errors import SceneSpecError
 from refbench.fakes.veo import FAKE_MP4, FakeVeo
-from refbench.scenes import SceneSpecError
+from refbench.registry.plans import StoredRequest
 from refbench.settings import PROJECT_ROOT, Settings
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"
 SCENE_IDS = ["s01_arrival", "s02_greeting", "s03_reaction", "s04_object", "s05_walk", "s06_override"]
@@ -22,17 +24,23 @@ def plan(*args: str) -> object:
     return runner.invoke(app, ["plan", *args], env={"COLUMNS": "200"})
 
 
-def tables(database: Path) -> dict[str, int]:
-    con = store.connect(database, read_only=True)
-    try:
-        names = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-        return {t: store.count(con, t) for t in ("scene_selections", "generation_requests") if t in names}
-    finally:
-        con.close()
+def tables(settings: Settings) -> dict[str, int]:
+    """What planning writes: selections, requests and its ``plan`` run."""
+    with read_workspace(settings) as ws:
+        return {
+            "scene_selections": ws.plans.selections(),
+            "generation_requests": len(ws.plans.requests()),
+            "runs": len(ws.runs.list(limit=10_000)),
+        }
+
+
+def requests_by_scene(settings: Settings) -> dict[str, StoredRequest]:
+    with read_workspace(settings) as ws:
+        return {r.scene_id: r for r in ws.plans.requests()}
 
 
 def test_sample_scenes_plan_cleanly_with_dry_run(demo_copy: Settings) -> None:
-    before = tables(demo_copy.database)
+    before = tables(demo_copy)
     result = plan(str(SAMPLES / "scenes.yaml"), "--dry-run", "--db", str(demo_copy.database))
     assert result.exit_code == 0, result.output
     for scene_id in SCENE_IDS:
@@ -40,21 +48,28 @@ def test_sample_scenes_plan_cleanly_with_dry_run(demo_copy: Settings) -> None:
     assert "refused" not in result.output
     assert '"reference_type": "ASSET"' in result.output and '"duration_seconds": 8' in result.output
     assert "pinned by the user (manual override)" in result.output  # s06_override
-    assert tables(demo_copy.database) == before  # a dry run writes nothing
+    assert tables(demo_copy) == before  # a dry run writes nothing, not even a run
 
 
 def test_plan_stores_selections_and_requests(demo_copy: Settings) -> None:
     result = plan(str(SAMPLES / "scenes.yaml"), "--db", str(demo_copy.database))
     assert result.exit_code == 0, result.output
-    con = store.connect(demo_copy.database, read_only=True)
-    rows = con.execute("SELECT scene_id, status, valid, request FROM generation_requests ORDER BY scene_id").fetchall()
-    assert [r[:3] for r in rows] == [(s, "planned", True) for s in SCENE_IDS]
-    greeting = json.loads(rows[1][3])
+    with read_workspace(demo_copy) as ws:
+        (run,) = ws.runs.list(kind="plan")  # a stored plan is one tracked run
+        rows = sorted(ws.plans.requests(run_id=run.run_id), key=lambda r: r.scene_id)
+        assert len(ws.plans.requests()) == len(rows)
+        override = ws.plans.selection(next(r.selection_id for r in rows if r.scene_id == "s06_override"))
+    assert run.status == "completed"
+    assert [(r.scene_id, r.status, r.valid) for r in rows] == [(s, "planned", True) for s in SCENE_IDS]
+    greeting = rows[1].request
     assert [r["image"]["tag"] for r in greeting["config"]["reference_images"]] == ["CHAR_13", "CHAR_12", "ENV_02"]
-    assert con.execute(
-        "SELECT tags, pins, unpins FROM scene_selections WHERE scene_id = 's06_override'"
-    ).fetchone() == (["CHAR_14", "CHAR_13", "CHAR_12"], ["CHAR_14"], ["CHAR_03"])
-    con.close()
+    assert (override.scene_id, override.tags, override.pins, override.unpins, override.run_id) == (
+        "s06_override",
+        ["CHAR_14", "CHAR_13", "CHAR_12"],
+        ["CHAR_14"],
+        ["CHAR_03"],
+        run.run_id,
+    )
 
 
 def test_invalid_scenes_are_refused_with_readable_errors(demo_copy: Settings) -> None:
@@ -107,16 +122,13 @@ def test_submit_through_the_sdk_and_the_fake(
         )
     assert result.exit_code == 0, result.output
     assert "cli-test-key" not in result.output
-    con = store.connect(demo_copy.database, read_only=True)
-    status, operation, outputs, request = con.execute(
-        "SELECT status, operation_name, outputs, request FROM generation_requests WHERE scene_id = 'one'"
-    ).fetchone()
-    con.close()
-    assert status == "done" and operation.startswith("projects/fake/")
+    stored = requests_by_scene(demo_copy)["one"]
+    outputs = stored.outputs
+    assert stored.status == "done" and stored.operation_name.startswith("projects/fake/")
     assert (
         Path(outputs[0]).read_bytes() == FAKE_MP4 and Path(outputs[0]).parent == demo_copy.workspace_files / "generated"
     )
-    assert "cli-test-key" not in request
+    assert "cli-test-key" not in json.dumps(stored.request)
     assert [r.api_key for r in fake.requests] == ["cli-test-key"] * 3  # submit, pending poll, final poll
 
 

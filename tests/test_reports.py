@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import duckdb
 import nbformat
 import pytest
 from _prefect_harness import shared_harness
 from prefect.flows import load_flow_from_entrypoint
 from refbench.cli import app
-from refbench.errors import ConfigError
-from refbench.reports import ReportError, absolute_paths, parse_parameters, run_report
+from refbench.errors import InputNotFound, OptionError
+from refbench.pipelines.report import ReportError, absolute_paths, parse_parameters, run_report
+from refbench.registry import Workspace
 from refbench.settings import PROJECT_ROOT, Settings
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "04_manifest_report.ipynb"
 EMBEDDED_IMAGE = re.compile(r'<img[^>]+src="data:image/(?:png|jpeg);base64,')
@@ -34,18 +36,16 @@ def check_report(html_path: Path, notebook_path: Path, database: Path, run_id: s
     assert not re.search(r'<script[^>]+src="https?://', html)  # nothing from a CDN
     assert "Manifest report" in html and "Contact sheet" in html
     assert nbformat.read(notebook_path, as_version=4).cells[0].metadata["tags"] == ["parameters"]
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        kind, status, notebook = con.execute(
-            "SELECT kind, status, parameters->>'notebook' FROM runs WHERE run_id = ?", [run_id]
-        ).fetchone()
-        images = con.execute(
-            "SELECT value FROM metrics WHERE run_id = ? AND name = 'embedded_images'", [run_id]
-        ).fetchone()[0]
-    finally:
-        con.close()
-    assert (kind, status, Path(notebook).name) == ("report", "completed", NOTEBOOK.name)
-    assert images >= 5
+    with Workspace.open(database, read_only=True) as ws:
+        run = ws.runs.get(run_id)
+        images = ws.runs.series(run_id, "embedded_images")
+    assert (run.run_id, run.kind, run.status, Path(run.parameters["notebook"]).name) == (
+        run_id,
+        "report",
+        "completed",
+        NOTEBOOK.name,
+    )
+    assert images and images[0].value >= 5
 
 
 @pytest.mark.slow
@@ -91,12 +91,9 @@ def test_failing_notebook_raises_with_the_cell_and_marks_the_run_failed(settings
     nbformat.write(nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell("1 / 0")]), notebook)
     with pytest.raises(ReportError, match="ZeroDivisionError"):
         run_report(notebook, parameters={}, settings=settings)
-    con = duckdb.connect(str(settings.database), read_only=True)
-    try:
-        status, error = con.execute("SELECT status, error FROM runs WHERE kind = 'report'").fetchone()
-    finally:
-        con.close()
-    assert status == "failed" and "ZeroDivisionError" in error
+    with read_workspace(settings) as ws:
+        (run,) = ws.runs.list(kind="report")
+    assert run.status == "failed" and "ZeroDivisionError" in run.error
 
 
 @pytest.mark.parametrize(
@@ -114,7 +111,7 @@ def test_failing_notebook_raises_with_the_cell_and_marks_the_run_failed(settings
 )
 def test_parse_parameters(tokens: list[str], expected: dict | None, error: str | None) -> None:
     if error:
-        with pytest.raises(ConfigError, match=error):
+        with pytest.raises(OptionError, match=error):
             parse_parameters(tokens)
     else:
         assert parse_parameters(tokens) == expected
@@ -132,7 +129,7 @@ def test_parse_parameters(tokens: list[str], expected: dict | None, error: str |
     ],
 )
 def test_missing_inputs_are_config_errors(settings: Settings, notebook: Path, parameters: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(InputNotFound, match=message):
         run_report(notebook, parameters=parameters, settings=settings)
     assert not Path("/nonexistent").exists() and not settings.database.exists()
 

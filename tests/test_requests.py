@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from refbench.clean.generative import ReplayGenerator
-from refbench.errors import ConfigError
+from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE
+from refbench.errors import ApiKeyMissing, ConfigError, GenerationError, RequestValidationError
 from refbench.fakes.veo import FAKE_MP4, FakeVeo
 from refbench.generation.chain import build_image_chain, run_image_chain
-from refbench.generation.submit import GenerationError, make_client, submit_veo
+from refbench.generation.submit import make_client, submit_veo
 from refbench.generation.veo import (
     CHECKS,
     RequestImage,
-    RequestValidationError,
     VeoRequest,
     build_veo_request,
     ensure_valid,
@@ -25,9 +25,10 @@ from refbench.generation.veo import (
     to_sdk,
     validate_veo_request,
 )
-from refbench.scenes import SceneSpec
-from refbench.selection import Registry, RegistryAsset, select_references
+from refbench.select.scenes import SceneSpec
+from refbench.select.selection import select_references
 from refbench.settings import PROJECT_ROOT
+from refbench.types import Asset, AssetSet
 
 PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
 REF = load_request_image(PHOTOS / "china.jpg", tag="ENV_03")
@@ -218,19 +219,25 @@ def scene(**fields: object) -> SceneSpec:
     )
 
 
-REGISTRY = Registry(
+REGISTRY = AssetSet(
     {
-        "CHAR_01": RegistryAsset(
+        "CHAR_01": Asset(
+            asset_id="a1",
             tag="CHAR_01",
             asset_type="character",
             name="character 01",
-            asset_id="a1",
             crop_path=PHOTOS / "obama_3.jpg",
+            source_image_id="obama_3",
             visual_description="Short grey hair, navy suit",
             full_body_path=PHOTOS / "obama_3.jpg",
         ),
-        "ENV_01": RegistryAsset(
-            tag="ENV_01", asset_type="environment", name="rocket", asset_id="e1", crop_path=PHOTOS / "rocket.png"
+        "ENV_01": Asset(
+            asset_id="e1",
+            tag="ENV_01",
+            asset_type="environment",
+            name="rocket",
+            crop_path=PHOTOS / "rocket.png",
+            source_image_id="rocket",
         ),
     }
 )
@@ -331,8 +338,14 @@ def test_invalid_request_never_leaves_the_machine(fake: FakeVeo, tmp_path: Path)
     assert fake.requests == []
 
 
-def test_no_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("GOOGLE_API_KEY", "GEMINI_API_KEY"):
+def test_no_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for variable in API_KEY_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
-    with pytest.raises(ConfigError, match="no API key: set one of GOOGLE_API_KEY, GEMINI_API_KEY"):
+    secrets = tmp_path / "secrets.env"  # absent: the user's own secrets file must not answer
+    monkeypatch.setenv(SECRETS_FILE_VARIABLE, str(secrets))
+    with pytest.raises(ApiKeyMissing) as error:
         make_client(mode="vertex")
+    assert str(error.value) == (
+        f"no Gemini API key: set GOOGLE_API_KEY or GEMINI_API_KEY in the environment or in {secrets}"
+        " (outside the repository)"
+    )

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import duckdb
 import pytest
-from refbench import store
 from refbench.cli import app
 from refbench.cli.app import console
-from refbench.errors import ConfigError
-from refbench.manifest import Backends, ManifestOptions, run_manifest
-from refbench.runs import compare_runs, get_run, latest_run, list_runs, previous_run, tracked_run
+from refbench.errors import OptionError, WorkspaceMissing
+from refbench.pipelines.manifest import Backends, ManifestOptions, run_manifest
+from refbench.registry import Workspace
 from refbench.settings import Settings
+from refbench.types import Metric
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 
 @pytest.fixture
 def two_runs(demo_copy: Settings, samples_dir, backends: Backends) -> tuple[str, str]:
     """The demo run, then a re-cluster of the same photos at a stricter threshold."""
-    con = store.connect(demo_copy.database)
-    first = latest_run(con, kind="manifest").run_id
-    con.close()
+    with read_workspace(demo_copy) as ws:
+        first = ws.runs.latest(kind="manifest").run_id
     second = run_manifest(
         samples_dir, settings=demo_copy, options=ManifestOptions(face_threshold=0.9), backends=backends
     ).run_id
@@ -28,13 +28,10 @@ def two_runs(demo_copy: Settings, samples_dir, backends: Backends) -> tuple[str,
 
 def test_compare_runs_shows_threshold_and_identity_changes(demo_copy: Settings, two_runs: tuple[str, str]) -> None:
     first, second = two_runs
-    con = store.connect(demo_copy.database)
-    try:
-        comparison = compare_runs(con, first, second)
-        runs = list_runs(con, kind="manifest")
-        before = previous_run(con, second)
-    finally:
-        con.close()
+    with read_workspace(demo_copy) as ws:
+        comparison = ws.runs.compare(first, second)
+        runs = ws.runs.list(kind="manifest")
+        before = ws.runs.previous(ws.runs.get(second))
     threshold_a, threshold_b = comparison.value("parameter", "face_threshold")
     assert threshold_a != threshold_b == 0.9
     identities_a, identities_b = comparison.value("metric", "identities")
@@ -47,15 +44,13 @@ def test_compare_runs_shows_threshold_and_identity_changes(demo_copy: Settings, 
 
 
 def test_v_runs_has_one_row_per_run_with_duration(demo_copy: Settings, two_runs: tuple[str, str]) -> None:
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    try:
-        rows = con.execute(
-            "SELECT run_id, duration_s, identities, seconds_total FROM v_runs WHERE run_id IN (?, ?)", list(two_runs)
-        ).fetchall()
-    finally:
-        con.close()
-    assert len(rows) == 2
-    assert all(duration > 0 and identities > 0 and seconds > 0 for _, duration, identities, seconds in rows)
+    with read_workspace(demo_copy) as ws:
+        runs = [ws.runs.get(run_id) for run_id in two_runs]
+    assert [run.run_id for run in runs] == list(two_runs)
+    for run in runs:
+        # v_runs' seconds_total column: the sum of the run-level seconds_* metrics.
+        seconds = sum(value for name, value in run.metrics.items() if name.startswith("seconds_"))
+        assert run.duration_s > 0 and run.metrics["identities"] > 0 and seconds > 0
 
 
 def test_runs_cli_lists_and_compares_side_by_side(
@@ -78,44 +73,35 @@ def test_runs_cli_lists_and_compares_side_by_side(
 @pytest.mark.parametrize(
     ("run_id", "message"),
     [
-        ("nope", "no run matches 'nope'"),
-        ("t-", r"'t-' matches several runs \(t-1, t-2, ...\)"),
+        ("nope", r"^unknown run 'nope'; known: t-1, t-2; see `refbench runs list`$"),
+        ("t-", r"^run id 't-' is ambiguous: it matches several runs \(t-1, t-2, \.\.\.\); give more of it$"),
         ("t-2", None),
     ],
 )
 def test_get_run_by_id_or_unique_prefix(settings: Settings, run_id: str, message: str | None) -> None:
-    con = store.connect(settings.database)
-    try:
+    with Workspace.open(settings) as ws:
         for name in ("t-1", "t-2"):
-            with tracked_run(con, run_id=name, kind="test", parameters={}):
+            with ws.runs.track("test", {}, run_id=name):
                 pass
         if message is None:
-            assert get_run(con, run_id).run_id == "t-2"
+            assert ws.runs.get(run_id).run_id == "t-2"
         else:
-            with pytest.raises(ConfigError, match=message):
-                get_run(con, run_id)
-    finally:
-        con.close()
+            with pytest.raises(OptionError, match=message):  # UnknownNameError is an OptionError too
+                ws.runs.get(run_id)
 
 
 @pytest.mark.parametrize(
     ("fails", "status", "error"), [(False, "completed", None), (True, "failed", "RuntimeError: boom")]
 )
 def test_tracked_run_records_status(settings: Settings, fails: bool, status: str, error: str | None) -> None:
-    con = store.connect(settings.database)
-    try:
+    with Workspace.open(settings) as ws:
         if fails:
-            with (
-                pytest.raises(RuntimeError, match="boom"),
-                tracked_run(con, run_id="t-1", kind="test", parameters={"x": 1}),
-            ):
+            with pytest.raises(RuntimeError, match="boom"), ws.runs.track("test", {"x": 1}, run_id="t-1"):
                 raise RuntimeError("boom")
         else:
-            with tracked_run(con, run_id="t-1", kind="test", parameters={"x": 1}) as run_id:
-                store.log_metrics(con, run_id, [("answer", 42, "units")])
-        run = get_run(con, "t-1")
-    finally:
-        con.close()
+            with ws.runs.track("test", {"x": 1}, run_id="t-1") as tracked:
+                tracked.log(Metric("answer", 42, "units"))
+        run = ws.runs.get("t-1")
     assert (run.status, run.error, run.parameters) == (status, error, {"x": 1})
     assert run.metrics == ({} if fails else {"answer": 42.0})
 
@@ -128,5 +114,6 @@ def test_commands_on_a_missing_workspace_fail_without_creating_one(tmp_path, com
     database = tmp_path / "nowhere" / "refbench.duckdb"
     result = CliRunner().invoke(app, [*command, "--db", str(database)])
     assert result.exit_code != 0
+    assert isinstance(result.exception, WorkspaceMissing)
     assert "no workspace database at" in str(result.exception)
     assert not database.parent.exists()

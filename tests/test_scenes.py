@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from refbench.scenes import Role, SceneSpecError, ShotType, load_scenes, parse_scenes
+from refbench.errors import SceneSpecError
+from refbench.select.scenes import Role, ShotType, load_scenes, parse_scenes
 from refbench.settings import PROJECT_ROOT
 
 SAMPLES = PROJECT_ROOT / "data" / "samples"

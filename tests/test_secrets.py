@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 from pydantic import ValidationError
 from refbench.cli import app
+from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE, find_api_key, resolve_api_key
 from refbench.describe import default_backend
-from refbench.describe.gemini import GeminiDescriber, GeminiSettings, find_api_key, resolve_api_key
-from refbench.errors import ConfigError
+from refbench.describe.gemini import GeminiDescriber, GeminiSettings
+from refbench.errors import ApiKeyMissing, SecretsFileError
 from refbench.fakes.gemini import FakeGemini
 from refbench.settings import PROJECT_ROOT, Settings
 from typer.testing import CliRunner
+
+from tests.conftest import read_workspace
 
 KEY = "rbk-SECRET-5f1e9c2a7d3b-do-not-store"
 
@@ -24,10 +27,10 @@ KEY = "rbk-SECRET-5f1e9c2a7d3b-do-not-store"
 @pytest.fixture
 def no_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No key in the environment and a secrets-file path that does not exist yet (returned)."""
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+    for name in API_KEY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "config" / "secrets.env"
-    monkeypatch.setenv("REFBENCH_SECRETS_FILE", str(path))
+    monkeypatch.setenv(SECRETS_FILE_VARIABLE, str(path))
     return path
 
 
@@ -53,22 +56,14 @@ def test_the_key_reaches_the_api_but_no_output(
     result = CliRunner().invoke(app, ["describe", "--db", str(demo_copy.database)], env=env)
     assert result.exit_code == 0, result.output
     assert fake.requests and {r.api_key for r in fake.requests} == {KEY}, "the key must reach the server"
-    con = duckdb.connect(str(demo_copy.database), read_only=True)
-    statuses = dict(con.execute("SELECT status, count(*) FROM description_calls GROUP BY 1").fetchall())
-    # DuckDB compresses strings on disk (FSST), so the file bytes alone could hide a stored key: ask SQL too
-    columns = con.execute(
-        "SELECT table_name, column_name FROM information_schema.columns c JOIN"
-        " information_schema.tables t USING (table_schema, table_name)"
-        " WHERE t.table_type = 'BASE TABLE'"
-    ).fetchall()
-    hits = {
-        (t, c)
-        for t, c in columns
-        if con.execute(f'SELECT count(*) FROM "{t}" WHERE contains(CAST("{c}" AS VARCHAR), ?)', [KEY]).fetchone()[0]
-    }
-    con.close()
-    assert len(columns) > 50 and not hits, f"API key stored in {hits}"
-    assert statuses.get("ok") and statuses.get("error") and statuses.get("blocked")  # every path was taken
+    with read_workspace(demo_copy) as ws:
+        (run,) = ws.runs.list(kind="describe")
+        statuses = Counter(c.status for c in ws.descriptions.calls(run_id=run.run_id))
+    # DuckDB compresses strings on disk (FSST), so the file bytes alone could hide a stored key: ask the registry too
+    with read_workspace(demo_copy) as ws:
+        scan = ws.find_text(KEY)
+    assert scan.columns > 50 and not scan.hits, f"API key stored in {set(scan.hits)}"
+    assert statuses["ok"] and statuses["error"] and statuses["blocked"]  # every path was taken
     needles = [KEY, base64.b64encode(KEY.encode()).decode()]
     texts = {"cli output": result.output, "log": caplog.text}
     files = [p for p in demo_copy.data_dir.rglob("*") if p.is_file()]
@@ -85,6 +80,8 @@ def test_the_key_reaches_the_api_but_no_output(
     [
         ({"GEMINI_API_KEY": "from-env"}, None, "from-env"),
         ({"GOOGLE_API_KEY": "from-google-env"}, None, "from-google-env"),
+        # the SDK's own order: GOOGLE_API_KEY wins when both are set
+        ({"GEMINI_API_KEY": "from-env", "GOOGLE_API_KEY": "from-google-env"}, None, "from-google-env"),
         ({"GEMINI_API_KEY": "from-env"}, "GEMINI_API_KEY=from-file\n", "from-env"),
         ({}, "# refbench\nGEMINI_API_KEY=from-file\n", "from-file"),
         ({}, "export GOOGLE_API_KEY='quoted-file'\n", "quoted-file"),
@@ -105,14 +102,18 @@ def test_key_sources(
 
 
 def test_secrets_file_inside_the_repository_is_refused(no_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REFBENCH_SECRETS_FILE", str(PROJECT_ROOT / "pyproject.toml"))
-    with pytest.raises(ConfigError, match="lies inside the repository"):
+    monkeypatch.setenv(SECRETS_FILE_VARIABLE, str(PROJECT_ROOT / "pyproject.toml"))
+    with pytest.raises(SecretsFileError, match="lies inside the repository"):
         find_api_key()
 
 
 def test_missing_key_says_where_to_put_it(no_key: Path) -> None:
-    with pytest.raises(ConfigError, match=r"no Gemini API key: set GEMINI_API_KEY or GOOGLE_API_KEY .*--backend local"):
+    with pytest.raises(ApiKeyMissing) as error:
         resolve_api_key()
+    assert str(error.value) == (
+        f"no Gemini API key: set GOOGLE_API_KEY or GEMINI_API_KEY in the environment or in {no_key}"
+        " (outside the repository)"
+    )
 
 
 def test_key_is_not_a_setting_and_not_in_the_repr() -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The one place each default backend is named; options left unset fall back to the settings, whose
+# defaults are these (override with REFBENCH_OBJECT_DETECTOR / REFBENCH_FACE_MODEL).
+DEFAULT_DETECTOR = "opencv-darknet"
+DEFAULT_FACE_MODEL = "insightface"
 
 
 class Settings(BaseSettings):
-    """Where the workspace lives and how models run.
+    """Where the workspace lives, how models run and how big an input may be.
 
     Every field can be set with an environment variable of the same name prefixed
     ``REFBENCH_`` (e.g. ``REFBENCH_MODEL_DIR``). Secrets (API keys) are never fields
@@ -25,10 +30,10 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
     reports_dir: Path = Field(default=PROJECT_ROOT / "reports")
     providers: list[str] | None = None  # None: CUDA when onnxruntime-gpu sees a GPU, else CPU
-    max_image_pixels: int = 50_000_000
-    max_file_bytes: int = 100_000_000
-    object_detector: str = "opencv-darknet"
-    face_model: str = "insightface"
+    max_image_pixels: int = Field(default=50_000_000, gt=0)  # decompression-bomb limit, checked from the header
+    max_file_bytes: int = Field(default=100_000_000, gt=0)
+    object_detector: str = DEFAULT_DETECTOR  # the default of every --detector option
+    face_model: str = DEFAULT_FACE_MODEL  # the default of every --face-model option
 
     @property
     def database(self) -> Path:
@@ -44,3 +49,20 @@ class Settings(BaseSettings):
     def workspace_files(self) -> Path:
         """Folder for originals (by hash) and every derived image, beside the database."""
         return self.database.parent / "files"
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The input limits every decoder of user files applies."""
+        return ImageLimits(max_pixels=self.max_image_pixels, max_file_bytes=self.max_file_bytes)
+
+    def for_database(self, db_path: Path | None) -> Settings:
+        """These settings pointed at another workspace file (``None``: unchanged)."""
+        return self if db_path is None else self.model_copy(update={"db_path": Path(db_path)})
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """How large an input image may be: pixels (checked from the header, before decoding) and bytes on disk."""
+
+    max_pixels: int = Settings.model_fields["max_image_pixels"].default
+    max_file_bytes: int = Settings.model_fields["max_file_bytes"].default

@@ -7,17 +7,13 @@ sheet and accepts it only when ArcFace similarity to the identity reaches the ca
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import duckdb
-
-from refbench import store
 from refbench.errors import UnknownBackendError
-from refbench.selection import RegistryAsset
+from refbench.types import Asset
 
 NEUTRAL_GRAY = (128, 128, 128)
 
@@ -47,7 +43,7 @@ class Cleaner(Protocol):
     name: str
     tier: int
 
-    def clean(self, asset: RegistryAsset, *, out_dir: Path) -> list[CleanResult]:
+    def clean(self, asset: Asset, *, out_dir: Path) -> list[CleanResult]:
         """Write derived files under ``out_dir`` and describe them; never touch ``asset.crop_path``."""
         ...
 
@@ -84,49 +80,6 @@ def create_cleaner(name: str, **options: Any) -> Cleaner:
     return CLEANERS[name](**options)
 
 
-def store_clean_results(
-    con: duckdb.DuckDBPyConnection, results: Sequence[CleanResult], *, run_id: str | None = None
-) -> None:
-    """Insert result rows; the last ``ok`` result of each tag becomes its primary clean reference."""
-    rows = [
-        {
-            "clean_id": uuid.uuid4().hex,
-            "asset_id": r.asset_id,
-            "tag": r.tag,
-            "tier": r.tier,
-            "method": r.method,
-            "path": str(r.path),
-            "prompt": r.prompt,
-            "similarity": r.similarity,
-            "threshold": r.threshold,
-            "attempts": r.attempts,
-            "cost": r.cost,
-            "cost_unit": r.cost_unit,
-            "is_primary": False,
-            "status": r.status,
-            "message": r.message,
-            "run_id": run_id,
-        }
-        for r in results
-    ]
-    store.insert_rows(con, "clean_references", rows)
-    primary = {}
-    for row in rows:
-        if row["status"] == "ok":
-            primary[row["tag"]] = row["clean_id"]
-    for tag, clean_id in primary.items():
-        con.execute("UPDATE clean_references SET is_primary = (clean_id = ?) WHERE tag = ?", [clean_id, tag])
-
-
-def make_clean_references(
-    con: duckdb.DuckDBPyConnection,
-    assets: Sequence[RegistryAsset],
-    cleaner: Cleaner,
-    *,
-    out_dir: Path,
-    run_id: str | None = None,
-) -> list[CleanResult]:
-    """Clean each asset with ``cleaner``, store the rows and return them."""
-    results = [result for asset in assets for result in cleaner.clean(asset, out_dir=out_dir)]
-    store_clean_results(con, results, run_id=run_id)
-    return results
+def make_clean_references(assets: Sequence[Asset], cleaner: Cleaner, *, out_dir: Path) -> list[CleanResult]:
+    """Clean each asset with ``cleaner``; the rows to store, in order (each asset's usable one last)."""
+    return [result for asset in assets for result in cleaner.clean(asset, out_dir=out_dir)]

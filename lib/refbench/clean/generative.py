@@ -1,7 +1,7 @@
 """Tier 3: a generative clean sheet, accepted only when ArcFace says it is still the same person.
 
 The generator is any object with ``generate(prompt, reference_rgb)``; the validation uses the
-workspace's face model and its calibrated threshold (``manifest.resolve_threshold``). After
+workspace's face model and its calibrated threshold (``refbench.identity.choose_threshold``). After
 ``max_attempts`` failures the asset falls back to the lower tier and the tier-3 row is stored as
 ``failed`` with the best similarity reached: never a silent pass.
 """
@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-import duckdb
 import numpy as np
 from PIL import Image
 
 from refbench.clean import Cleaner, CleanResult
-from refbench.errors import ConfigError, ModelUnavailableError
-from refbench.faces import FaceAnalyzer, l2_normalize
-from refbench.selection import RegistryAsset
+from refbench.errors import InputError, ModelUnavailableError, OptionError
+from refbench.faces import FaceAnalyzer, largest_face
+from refbench.types import Asset
 
 CLEAN_SHEET_PROMPT = (
     "Clean character reference photo of {description}: the same person, head and shoulders, "
@@ -46,7 +45,7 @@ class ReplayGenerator:
 
     def __init__(self, files: Sequence[Path]) -> None:
         if not files:
-            raise ConfigError("ReplayGenerator needs at least one image file")
+            raise OptionError("ReplayGenerator needs at least one image file")
         self.files, self.calls = list(files), 0
         self.received: list[tuple[str, tuple[int, ...]]] = []  # (prompt, reference shape) of each call
 
@@ -59,26 +58,13 @@ class ReplayGenerator:
             return np.asarray(image.convert("RGB"))
 
 
-def identity_embeddings(con: duckdb.DuckDBPyConnection, *, face_model: str) -> dict[str, np.ndarray]:
-    """Identity id → mean L2-normalized embedding (D,) of its faces, re-normalized."""
-    rows = con.execute(
-        "SELECT fi.identity_id, f.embedding, f.embedding_dim FROM faces f JOIN face_identity fi USING (face_id)"
-        " WHERE f.face_model = ? ORDER BY fi.identity_id",
-        [face_model],
-    ).fetchall()
-    grouped: dict[str, list[np.ndarray]] = {}
-    for identity_id, embedding, dim in rows:
-        grouped.setdefault(identity_id, []).append(np.asarray(embedding[:dim], dtype=np.float32))
-    return {k: l2_normalize(np.mean(v, axis=0, keepdims=True))[0] for k, v in grouped.items()}
-
-
 class GenerativeCleaner:
     """Tier 3 cleaner with ArcFace validation and fallback.
 
     Args:
         generator: The image generator.
         face_analyzer: The face model used for validation (same model as the identities). ``None`` is refused.
-        identities: Identity id → reference embedding (``identity_embeddings``).
+        identities: Identity id → reference embedding (``Workspace.identities.centroids``).
         threshold: Calibrated same-person cosine threshold of ``face_analyzer``.
         fallback: Lower-tier cleaner used when every attempt fails.
         max_attempts: Generations tried per asset (at most 3).
@@ -103,22 +89,21 @@ class GenerativeCleaner:
                 "(refusing to accept generated sheets unchecked)"
             )
         if not 1 <= max_attempts <= 3:
-            raise ConfigError(f"max_attempts must be 1..3, got {max_attempts}")
+            raise OptionError(f"max_attempts must be 1..3, got {max_attempts}")
         self.generator, self.face_analyzer, self.identities = generator, face_analyzer, identities
         self.threshold, self.fallback, self.max_attempts = float(threshold), fallback, max_attempts
 
     def similarity(self, image_rgb: np.ndarray, reference: np.ndarray) -> float:
         """Cosine between ``reference`` (D,) and the largest face of an RGB image; 0 when no face is found."""
-        faces = self.face_analyzer.analyze(image_rgb)
-        if len(faces) == 0:
+        face = largest_face(self.face_analyzer.analyze(image_rgb))
+        if not len(face):
             return 0.0
-        embedding = faces.data["embedding"][int(np.argmax(faces.area))]
-        return float(np.dot(embedding[: reference.shape[0]], reference))
+        return float(np.dot(face.data["embedding"][0][: reference.shape[0]], reference))
 
-    def clean(self, asset: RegistryAsset, *, out_dir: Path) -> list[CleanResult]:
+    def clean(self, asset: Asset, *, out_dir: Path) -> list[CleanResult]:
         """Up to ``max_attempts`` generations; the first one at or above the threshold is kept."""
         if asset.asset_type != "character" or asset.identity_id not in self.identities:
-            raise ConfigError(
+            raise InputError(
                 f"{asset.tag}: tier-3 clean sheets are validated with ArcFace, so only characters "
                 f"with a known identity qualify (got {asset.asset_type})"
             )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from refbench.clean import CleanResult
-from refbench.errors import RefbenchError
-from refbench.selection import RegistryAsset
+from refbench.errors import InputNotFound
+from refbench.types import Asset
 
 
 class OriginalCleaner:
@@ -15,8 +15,8 @@ class OriginalCleaner:
     name = "original"
     tier = 1
 
-    def clean(self, asset: RegistryAsset, *, out_dir: Path) -> list[CleanResult]:
+    def clean(self, asset: Asset, *, out_dir: Path) -> list[CleanResult]:
         """One ok row pointing at ``asset.crop_path``; ``out_dir`` is unused."""
         if not asset.crop_path.is_file():
-            raise RefbenchError(f"{asset.tag}: crop file {asset.crop_path} is missing")
+            raise InputNotFound(f"{asset.tag}: crop file {asset.crop_path} is missing")
         return [CleanResult(asset.tag, asset.asset_id, self.tier, self.name, asset.crop_path, cost=0.0, cost_unit="s")]

@@ -12,7 +12,7 @@ from PIL import Image
 from refbench.clean import NEUTRAL_GRAY, CleanResult
 from refbench.errors import ModelUnavailableError
 from refbench.runtime import resolve_providers
-from refbench.selection import RegistryAsset
+from refbench.types import Asset
 
 MODEL_NAME = "u2netp"
 
@@ -48,7 +48,7 @@ class RembgGrayCleaner:
         canvas.alpha_composite(cutout.convert("RGBA"))
         return np.asarray(canvas.convert("RGB"))
 
-    def clean(self, asset: RegistryAsset, *, out_dir: Path) -> list[CleanResult]:
+    def clean(self, asset: Asset, *, out_dir: Path) -> list[CleanResult]:
         """Write ``<out_dir>/<tag>-tier2.png`` from the asset's crop (read only)."""
         start = time.perf_counter()
         with Image.open(asset.crop_path) as image:

@@ -1,13 +1,16 @@
-"""The typer application every command module attaches to."""
+"""The typer application every command module attaches to, and what the commands share."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from refbench.errors import RefbenchError
+from refbench.settings import Settings
 
 app = typer.Typer(
     name="refbench",
@@ -21,6 +24,13 @@ app.add_typer(models_app, name="models")
 app.add_typer(samples_app, name="samples")
 console = Console()
 
+DbOption = Annotated[Path | None, typer.Option(help="DuckDB workspace file (default: REFBENCH_DB_PATH or data/).")]
+
+
+def settings_for(db: Path | None) -> Settings:
+    """The settings (environment included), pointed at ``--db`` when given."""
+    return Settings().for_database(db)
+
 
 def run_cli() -> None:
     """Run the app; project errors print one clear line and exit 1 instead of a traceback."""
@@ -28,5 +38,7 @@ def run_cli() -> None:
     try:
         app()
     except RefbenchError as error:
-        console.print(f"[red]error:[/red] {error}")
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from error

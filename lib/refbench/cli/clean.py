@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from refbench.clean import CLEANERS
-from refbench.clean.run import CleanRun, run_clean_sheets
-from refbench.cli.app import app, console
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, app, console, settings_for
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from refbench.pipelines.clean import CleanRun
 
 
 @app.command()
@@ -22,11 +23,15 @@ def clean(
     tier: Annotated[str, typer.Option(help=f"Clean tier: {', '.join(CLEANERS)}.")] = "rembg-gray",
     gemini_model: Annotated[str, typer.Option(help="Image model of the generative tier.")] = "gemini-2.5-flash-image",
     base_url: Annotated[str | None, typer.Option(help="API base URL (e.g. a loopback `refbench fake-gemini`).")] = None,
-    face_model: Annotated[str, typer.Option(help="Face model that validates generative sheets.")] = "insightface",
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    face_model: Annotated[
+        str | None, typer.Option(help="Face model that validates generative sheets (default: the settings').")
+    ] = None,
+    db: DbOption = None,
 ) -> None:
     """Make clean references (tier 1 crop, tier 2 gray background, tier 3 generated + ArcFace-checked)."""
-    settings = Settings(db_path=db) if db else Settings()
+    from refbench.pipelines.clean import run_clean_sheets
+
+    settings = settings_for(db)
     generator = None
     if tier == "generative":
         from refbench.generation.chain import GeminiImageGenerator
@@ -42,6 +47,8 @@ def clean(
 
 def results_table(run: CleanRun) -> Table:
     """One row per stored clean reference."""
+    from rich.table import Table
+
     table = Table(
         "tag", "tier", "method", "status", "similarity", "file", title=f"clean {run.run_id} ({run.seconds:.1f} s)"
     )

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from refbench.cli.app import app, console
-from refbench.describe import DESCRIBERS, create_describer, default_backend
-from refbench.describe.runner import DescribeSummary, describe_assets
-from refbench.errors import ConfigError
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.describe import DESCRIBERS
+from refbench.errors import OptionError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from refbench.pipelines.describe import DescribeSummary
 
 
 @app.command()
@@ -23,17 +24,21 @@ def describe(
         typer.Option(help=f"Describer: {', '.join(DESCRIBERS)}; default gemini when an API key is set, else local."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Describe again even assets whose description is cached.")] = False,
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    db: DbOption = None,
     model: Annotated[str | None, typer.Option(help="Model of the gemini backend (default gemini-2.5-flash).")] = None,
 ) -> None:
     """Write a reverse prompt, visual description, suitability and suggested name for every active asset."""
-    settings = Settings(db_path=db) if db else Settings()
+    from refbench.describe import create_describer, default_backend
+    from refbench.pipelines.describe import describe_assets
+
     describer = create_describer(backend or default_backend(), model=model)
-    console.print(summary_table(describe_assets(settings, describer, force=force, progress=True)))
+    console.print(summary_table(describe_assets(settings_for(db), describer, force=force, progress=True)))
 
 
 def summary_table(summary: DescribeSummary) -> Table:
     """The describe run as a rich table."""
+    from rich.table import Table
+
     table = Table("what", "value", title=f"describe {summary.run_id}")
     cost = f"${summary.cost_usd:.6f}" if summary.backend != "local" else "-"
     rows = [
@@ -73,7 +78,7 @@ def fake_gemini(
         try:
             fake.add_rule(kind, times=int(times) if times else None, match=match or None)
         except ValueError as error:
-            raise ConfigError(f"bad --fail rule {rule!r}: {error}") from error
+            raise OptionError(f"bad --fail rule {rule!r}: {error}") from error
     console.print(
         f"fake Gemini on http://127.0.0.1:{port} — use it with:\n"
         f"  REFBENCH_GEMINI_BASE_URL=http://127.0.0.1:{port} GEMINI_API_KEY=any-value "

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from refbench.calibration_run import CalibrationOutcome, run_calibration
-from refbench.cli.app import app, console
-from refbench.facesim import run_identity_evaluation
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, app, console, settings_for
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from refbench.pipelines.calibrate import CalibrationOutcome
 
 
 @app.command()
@@ -23,14 +24,15 @@ def calibrate(
         Path | None,
         typer.Option(help="Folder of photos of other people (group photos): every face adds different-person pairs."),
     ] = None,
-    face_model: Annotated[str, typer.Option(help="Face model backend.")] = "insightface",
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    db: DbOption = None,
     set_default: Annotated[bool, typer.Option(help="Make the recommended threshold this model's default.")] = True,
 ) -> None:
     """Measure how well the face model separates same- from different-person pairs; set its threshold."""
-    settings = Settings(db_path=db) if db else Settings()
+    from refbench.pipelines.calibrate import run_calibration
+
     outcome = run_calibration(
-        settings,
+        settings_for(db),
         images_dir=images,
         pairs_file=pairs,
         identities_file=identities,
@@ -54,6 +56,8 @@ def calibrate(
 
 def calibration_table(outcome: CalibrationOutcome) -> Table:
     """The calibration figures as a rich table."""
+    from rich.table import Table
+
     c, m = outcome.calibration, outcome.calibration.metrics
     table = Table("what", "value", title=f"calibration {c.calibration_id} ({outcome.run_id})")
     rows = [
@@ -94,12 +98,15 @@ def calibration_table(outcome: CalibrationOutcome) -> Table:
 def evaluate_identity(
     reference: Annotated[str, typer.Option(help="CHAR tag of the workspace (CHAR_01) or a reference image.")],
     outputs: Annotated[list[Path], typer.Argument(help="Generated images or videos.")],
-    face_model: Annotated[str, typer.Option(help="Face model backend.")] = "insightface",
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    db: DbOption = None,
 ) -> None:
     """FaceSim-Arc of generated outputs against a reference identity (16 frames per video)."""
-    settings = Settings(db_path=db) if db else Settings()
-    evaluation = run_identity_evaluation(settings, reference=reference, outputs=outputs, face_model=face_model)
+    from rich.table import Table
+
+    from refbench.pipelines.evaluate import run_identity_evaluation
+
+    evaluation = run_identity_evaluation(settings_for(db), reference=reference, outputs=outputs, face_model=face_model)
     table = Table(
         "output",
         "kind",

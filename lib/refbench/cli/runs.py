@@ -6,27 +6,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import duckdb
 import typer
-from rich.table import Table
 
-from refbench import store
-from refbench.cli.app import app, console
-from refbench.reports import parse_parameters, run_report
-from refbench.runs import compare_runs, list_runs
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, app, console, settings_for
 
 runs_app = typer.Typer(help="Runs of flows, notebooks and reports: list and compare.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
-
-
-def _settings(db: Path | None) -> Settings:
-    return Settings(db_path=db) if db else Settings()
-
-
-def _open(db: Path | None) -> duckdb.DuckDBPyConnection:
-    """An existing workspace, migrated (``v_runs``); listing runs must not create a database."""
-    return store.connect(_settings(db).database, create=False)
 
 
 def _cell(value: Any) -> str:
@@ -39,16 +24,16 @@ def _cell(value: Any) -> str:
 
 @runs_app.command("list")
 def runs_list(
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    db: DbOption = None,
     kind: Annotated[str | None, typer.Option(help="Only runs of this kind (manifest, report, ...).")] = None,
     limit: Annotated[int, typer.Option(help="Newest N runs.")] = 30,
 ) -> None:
     """Runs, newest first, with duration and headline metrics."""
-    con = _open(db)
-    try:
-        rows = list_runs(con, kind=kind, limit=limit)
-    finally:
-        con.close()
+    from rich.table import Table
+
+    from refbench.pipelines.read import list_runs
+
+    rows = list_runs(settings_for(db), kind=kind, limit=limit)
     table = Table("run", "kind", "status", "started (UTC)", "seconds", "images", "faces", "identities")
     for run in rows:
         table.add_row(
@@ -66,15 +51,15 @@ def runs_list(
 def runs_compare(
     a: Annotated[str, typer.Argument(help="First run id (or unique prefix).")],
     b: Annotated[str, typer.Argument(help="Second run id (or unique prefix).")],
-    db: Annotated[Path | None, typer.Option(help="DuckDB workspace file.")] = None,
+    db: DbOption = None,
     only_differences: Annotated[bool, typer.Option(help="Show only the lines where the runs differ.")] = False,
 ) -> None:
     """Two runs side by side: parameters, metrics and versions; differing lines in bold."""
-    con = _open(db)
-    try:
-        comparison = compare_runs(con, a, b)
-    finally:
-        con.close()
+    from rich.table import Table
+
+    from refbench.pipelines.read import compare_runs
+
+    comparison = compare_runs(settings_for(db), a, b)
     table = Table("section", "name", comparison.a.run_id, comparison.b.run_id, title="runs compared")
     for row in comparison.differences() if only_differences else comparison.rows:
         style = "bold yellow" if row.differs else None
@@ -93,8 +78,10 @@ def report(
     reports_dir: Annotated[Path | None, typer.Option(help="Output folder (default: reports/).")] = None,
 ) -> None:
     """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
+    from refbench.pipelines.report import parse_parameters, run_report
+
     parameters = parse_parameters(ctx.args)
-    settings = _settings(db)
+    settings = settings_for(db)
     if reports_dir:
         settings = settings.model_copy(update={"reports_dir": reports_dir})
     if db and "db_path" not in parameters:

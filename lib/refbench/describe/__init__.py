@@ -2,50 +2,27 @@
 
 Two backends behind one tiny interface (CONVENTIONS.md 2): ``local`` builds a description from what
 the workbench measured, offline and deterministic; ``gemini`` asks a Gemini model through the
-google-genai SDK. ``refbench.describe.runner.describe_assets`` runs either over the registry.
+google-genai SDK. ``describe_concurrently`` runs one over many assets; the describe pipeline
+(``refbench.pipelines.describe``) reads them from the registry, applies the cache and records the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from refbench.errors import ConfigError, UnknownBackendError
+from refbench.errors import ApiKeyRejected, OptionError, UnknownBackendError
+from refbench.types import Asset
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("ok", "blocked", "malformed", "error")
-
-
-@dataclass(frozen=True)
-class FaceFacts:
-    """Measured figures of a character's best face (from the ``faces`` table)."""
-
-    width_frac: float  # face width / image width
-    yaw: float  # degrees, > 0: nose towards the image's right edge
-    sharpness: float  # variance of the Laplacian of the face at 112 px wide
-    exposure: float  # mean luma in [0, 1]
-    quality_score: float  # [0, 1]
-    det_score: float
-    n_faces: int = 1  # faces of this identity in the registry
-
-
-@dataclass(frozen=True)
-class AssetFacts:
-    """What a describer gets for one asset: the crop and everything measured about it."""
-
-    asset_id: str
-    tag: str
-    asset_type: str  # character | prop | vehicle | animal | environment
-    label: str  # detector class name, or the asset's name for characters/environments
-    crop_path: Path
-    content_sha256: str  # of the crop file's bytes
-    image_wh: tuple[int, int]  # source image (width, height), upright
-    bbox_xyxy: tuple[float, float, float, float] | None = None  # in the source image; None for environments
-    confidence: float | None = None  # detector confidence of objects
-    face: FaceFacts | None = None
-    scene_objects: dict[str, int] = field(default_factory=dict)  # class -> count in the source image
-    scene_faces: int = 0
+CACHED_STATUSES = ("ok", "blocked")  # final answers; errors and malformed answers are tried again next run
 
 
 @dataclass
@@ -83,7 +60,7 @@ class Describer(Protocol):
     prompt_version: str
     concurrency: int
 
-    def describe(self, asset: AssetFacts) -> Description:
+    def describe(self, asset: Asset) -> Description:
         """Describe one asset; failures come back as a non-ok ``Description``, never as an exception."""
         ...
 
@@ -92,12 +69,13 @@ def _local(model: str | None) -> Describer:
     from refbench.describe.local import LocalDescriber
 
     if model is not None:
-        raise ConfigError(f"the local describer uses no model (got {model!r}); --model is for --backend gemini")
+        raise OptionError(f"the local describer uses no model (got {model!r}); --model is for --backend gemini")
     return LocalDescriber()
 
 
 def _gemini(model: str | None) -> Describer:
-    from refbench.describe.gemini import GeminiDescriber, GeminiSettings, resolve_api_key
+    from refbench.credentials import resolve_api_key
+    from refbench.describe.gemini import GeminiDescriber, GeminiSettings
 
     settings = GeminiSettings(model=model) if model else GeminiSettings()
     return GeminiDescriber(settings, api_key=resolve_api_key())
@@ -111,7 +89,8 @@ def create_describer(name: str, *, model: str | None = None) -> Describer:
 
     Raises:
         UnknownBackendError: ``name`` is not registered.
-        ConfigError: gemini without an API key in the environment or the secrets file; a model for local.
+        ApiKeyMissing: gemini without an API key in the environment or the secrets file.
+        OptionError: a model for the local describer.
     """
     if name not in DESCRIBERS:
         raise UnknownBackendError("describer", name, list(DESCRIBERS))
@@ -120,6 +99,51 @@ def create_describer(name: str, *, model: str | None = None) -> Describer:
 
 def default_backend() -> str:
     """``gemini`` when an API key is available, else ``local``."""
-    from refbench.describe.gemini import find_api_key
+    from refbench.credentials import find_api_key
 
     return "gemini" if find_api_key() else "local"
+
+
+def content_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (what a description is cached by)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def cache_key(content: str, *, backend: str, model: str, prompt_version: str) -> str:
+    """The key a description is cached under: content hash + backend + model + prompt version."""
+    return hashlib.sha256(f"{content}|{backend}|{model}|{prompt_version}".encode()).hexdigest()
+
+
+def describe_concurrently(
+    describer: Describer, assets: Sequence[Asset], *, progress: bool = False
+) -> Iterator[tuple[Asset, Description]]:
+    """Describe ``assets`` in ``describer.concurrency`` threads; yields (asset, result) as each finishes.
+
+    A describer bug becomes an ``error`` result for that asset (the others go on); a refused key
+    (``ApiKeyRejected``) lets the calls in flight finish, starts no more, and propagates.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, describer.concurrency), thread_name_prefix="describe") as pool:
+        futures = {pool.submit(describer.describe, asset): asset for asset in assets}
+        done = as_completed(futures)
+        if progress:
+            from tqdm import tqdm
+
+            done = tqdm(done, total=len(futures), desc=f"describe ({describer.backend})", unit="asset")
+        for future in done:
+            asset = futures[future]
+            try:
+                description = future.result()
+            except ApiKeyRejected:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            except Exception as error:  # noqa: BLE001 - a describer bug must not lose the other assets' results
+                log.exception("describer %s failed on %s", describer.backend, asset.tag)
+                description = Description(
+                    "error",
+                    describer.backend,
+                    describer.model,
+                    describer.prompt_version,
+                    reason=f"{type(error).__name__}: {error}",
+                )
+            yield asset, description

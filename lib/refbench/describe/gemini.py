@@ -12,19 +12,17 @@ transport errors are retried with exponential backoff and jitter — delay drawn
 ``deadline_s`` (per asset, retries included). A malformed answer is retried once. Other 4xx are
 not retried.
 
-The API key is read from the environment (``GEMINI_API_KEY``, ``GOOGLE_API_KEY``) or a secrets file
-outside the repository; it lives only inside the SDK client and is never logged or stored.
+The API key comes from ``refbench.credentials``; it lives only inside the SDK client and is never logged or
+stored.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,16 +31,13 @@ from google.genai import errors, types
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from refbench.describe import AssetFacts, Description
+from refbench.describe import Description
 from refbench.describe.prompts import PROMPT_VERSION, SYSTEM_INSTRUCTION, prompt_for, user_text
-from refbench.errors import ApiKeyRejected, ConfigError
-from refbench.settings import PROJECT_ROOT
+from refbench.errors import ApiKeyRejected, OptionError
+from refbench.types import Asset
 
 log = logging.getLogger(__name__)
 
-API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-SECRETS_FILE_VARIABLE = "REFBENCH_SECRETS_FILE"
-DEFAULT_SECRETS_FILE = Path("~/.config/refbench/secrets.env")
 
 # USD per 1M tokens (input, output; thinking tokens bill as output), paid tier, prompts <= 200k tokens.
 # Source: https://ai.google.dev/gemini-api/docs/pricing as published mid-2025 (2.5 Flash $0.30/$2.50 since
@@ -88,45 +83,6 @@ class GeminiSettings(BaseSettings):
     max_attempts: int = 8
     price_in_per_mtok: float | None = None  # None: PRICES_USD_PER_MTOK[model]
     price_out_per_mtok: float | None = None
-
-
-def _secrets_file() -> Path:
-    return Path(os.environ.get(SECRETS_FILE_VARIABLE) or DEFAULT_SECRETS_FILE).expanduser()
-
-
-def find_api_key() -> str | None:
-    """The Gemini API key from the environment, else from the secrets file (``KEY=value`` lines); or ``None``.
-
-    Raises:
-        ConfigError: the secrets file lies inside the repository (it could be committed).
-    """
-    for name in API_KEY_VARIABLES:
-        if os.environ.get(name):
-            return os.environ[name].strip()
-    path = _secrets_file()
-    if not path.is_file():
-        return None
-    if path.resolve().is_relative_to(PROJECT_ROOT.resolve()):
-        raise ConfigError(
-            f"secrets file {path} lies inside the repository {PROJECT_ROOT}: move it to "
-            f"{DEFAULT_SECRETS_FILE} or set {SECRETS_FILE_VARIABLE}"
-        )
-    for line in path.read_text().splitlines():
-        name, _, value = line.strip().removeprefix("export ").partition("=")
-        if name.strip() in API_KEY_VARIABLES and value.strip():
-            return value.strip().strip("'\"")
-    return None
-
-
-def resolve_api_key() -> str:
-    """The API key, or a ConfigError that says where it is looked for."""
-    key = find_api_key()
-    if not key:
-        raise ConfigError(
-            f"no Gemini API key: set {' or '.join(API_KEY_VARIABLES)} in the environment or in "
-            f"{_secrets_file()} (outside the repository), or use `--backend local`"
-        )
-    return key
 
 
 def estimate_cost(
@@ -213,7 +169,7 @@ class GeminiDescriber:
 
     def __init__(self, settings: GeminiSettings, *, api_key: str, seed: int | None = None) -> None:
         if settings.concurrency < 1 or settings.deadline_s <= 0 or settings.max_attempts < 1:
-            raise ConfigError(
+            raise OptionError(
                 f"gemini settings need concurrency >= 1, deadline_s > 0 and max_attempts >= 1, got "
                 f"{settings.concurrency}, {settings.deadline_s}, {settings.max_attempts}"
             )
@@ -225,7 +181,7 @@ class GeminiDescriber:
     def __repr__(self) -> str:
         return f"GeminiDescriber(model={self.model!r}, base_url={self.settings.base_url!r})"
 
-    def describe(self, asset: AssetFacts) -> Description:
+    def describe(self, asset: Asset) -> Description:
         """Describe one asset, retrying transient errors within the deadline.
 
         API failures become the result's status, except a refused key (``ApiKeyRejected``): that one

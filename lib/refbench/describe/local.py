@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from refbench.describe import AssetFacts, Description
-from refbench.quality import BEST_WIDTH_BAND
+from refbench.describe import Description
+from refbench.types import BEST_WIDTH_BAND, Asset
 
 LOCAL_VERSION = "local-v1"
 
@@ -169,7 +169,7 @@ def describe_yaw(yaw: float) -> str:
     return f"three-quarter view turned {side}" if abs(yaw) < 45 else f"profile facing {side}"
 
 
-def placement(asset: AssetFacts) -> tuple[float, str]:
+def placement(asset: Asset) -> tuple[float, str]:
     """(area fraction, 'left/centre/right, top/middle/bottom') of the subject in its photo."""
     width, height = asset.image_wh
     if asset.bbox_xyxy is None:
@@ -202,7 +202,7 @@ class LocalDescriber:
     def __init__(self, *, n_colours: int = 4, sample_side: int = 64) -> None:
         self.n_colours, self.sample_side = n_colours, sample_side
 
-    def describe(self, asset: AssetFacts) -> Description:
+    def describe(self, asset: Asset) -> Description:
         """Describe one asset; an unreadable crop gives an ``error`` description."""
         start = time.perf_counter()
         try:
@@ -238,9 +238,7 @@ class LocalDescriber:
         )
 
 
-def _character(
-    asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour]
-) -> tuple[str, str, str, float, dict]:
+def _character(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
     face = asset.face
     if face is None:  # an identity without measured faces: fall back to crop measures
         return _object(asset, crop_rgb, colours)
@@ -257,7 +255,7 @@ def _character(
         f"{face.width_frac:.1%} of the image ({band} the {BEST_WIDTH_BAND[0]:.0%}–{BEST_WIDTH_BAND[1]:.0%} "
         f"band generators keep best), sharpness {face.sharpness:.0f}, exposure {face.exposure:.2f}, "
         f"face quality {face.quality_score:.2f}, detector score {face.det_score:.2f}; seen in "
-        f"{face.n_faces} photo{'s' if face.n_faces != 1 else ''}; dominant colours "
+        f"{max(asset.n_faces, 1)} photo{'s' if max(asset.n_faces, 1) != 1 else ''}; dominant colours "
         f"{_palette_text(colours, n=4)}."
     )
     name = f"{pose.split(' turned')[0].split(' facing')[0].title()} Portrait, {colours[0].name.title()} Tones"
@@ -266,7 +264,7 @@ def _character(
     return prompt, visual, name, score, details
 
 
-def _object(asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
+def _object(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
     sharpness, exposure = image_measures(crop_rgb)
     area, where = placement(asset)
     height, width = crop_rgb.shape[:2]
@@ -295,9 +293,7 @@ def _object(asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour])
     return prompt, visual, f"{colours[0].name.title()} {asset.label.title()}", score, details
 
 
-def _environment(
-    asset: AssetFacts, crop_rgb: np.ndarray, colours: list[NamedColour]
-) -> tuple[str, str, str, float, dict]:
+def _environment(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
     sharpness, exposure = image_measures(crop_rgb)
     width, height = asset.image_wh
     things = ", ".join(f"{n} {c}" if n > 1 else c for c, n in sorted(asset.scene_objects.items())) or "no objects"

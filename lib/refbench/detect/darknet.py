@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from refbench.errors import ModelUnavailableError
-from refbench.models import model_path
+from refbench.provision.weights import model_path
 from refbench.types import Detections
 
 

@@ -85,7 +85,7 @@ class UltralyticsDetector:
         from PIL import Image
         from ultralytics import YOLO
 
-        from refbench.imaging import PIL_OPEN
+        from refbench.ingest.imaging import PIL_OPEN
 
         Image.open = PIL_OPEN  # undo Ultralytics' global patch of Pillow (it would try to pip-install pi-heif)
         self.model = YOLO(str(model_path))

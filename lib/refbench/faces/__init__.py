@@ -47,6 +47,11 @@ def create_face_analyzer(name: str, *, model_dir: Path, providers: list[str] | N
     return FACE_ANALYZERS[name](model_dir, providers)
 
 
+def largest_face(faces: Detections) -> Detections:
+    """The largest face (by box area) of ``faces`` as one row; empty when there is none."""
+    return faces[[int(np.argmax(faces.area))]] if len(faces) else faces
+
+
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length, float32 (N, D)."""
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -12,7 +12,7 @@ import numpy as np
 
 from refbench.errors import ModelUnavailableError
 from refbench.faces import analyze_with_margin, l2_normalize
-from refbench.models import model_path
+from refbench.provision.weights import model_path
 from refbench.runtime import resolve_providers, session_options
 from refbench.types import Detections
 

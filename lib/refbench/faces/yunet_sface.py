@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from refbench.faces import analyze_with_margin, l2_normalize
-from refbench.models import model_path
+from refbench.provision.weights import model_path
 from refbench.types import Detections
 
 

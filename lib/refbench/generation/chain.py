@@ -16,10 +16,10 @@ import numpy as np
 from PIL import Image
 
 from refbench.clean.generative import ImageGenerator
-from refbench.errors import ConfigError
+from refbench.errors import GenerationError, InputNotFound, OptionError
 from refbench.generation.veo import prompt_with_descriptions
-from refbench.scenes import SceneSpec
-from refbench.selection import Registry
+from refbench.select.scenes import SceneSpec
+from refbench.types import AssetSet
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,17 @@ class ChainStep:
         return [self.prompt, Image.fromarray(reference_rgb)]
 
 
-def subject_descriptions(scene: SceneSpec, registry: Registry) -> dict[str, str]:
+def subject_descriptions(scene: SceneSpec, registry: AssetSet) -> dict[str, str]:
     """Tag → registry description (``visual_description``, else the asset name) of each placed asset."""
     return {tag: registry[tag].description for tag in scene.tags}
 
 
-def build_image_chain(scenes: Sequence[SceneSpec], registry: Registry, *, first_reference: Path) -> list[ChainStep]:
+def build_image_chain(scenes: Sequence[SceneSpec], registry: AssetSet, *, first_reference: Path) -> list[ChainStep]:
     """The chain plan: step 1 uses ``first_reference``, step i the output of step i-1."""
     if not scenes:
-        raise ConfigError("an image chain needs at least one scene")
+        raise OptionError("an image chain needs at least one scene")
     if not Path(first_reference).is_file():
-        raise ConfigError(f"first reference image {first_reference} does not exist")
+        raise InputNotFound(f"first reference image {first_reference} does not exist")
     steps = []
     for index, scene in enumerate(scenes):
         prompt = prompt_with_descriptions(scene.prompt, subject_descriptions(scene, registry))
@@ -96,4 +96,4 @@ class GeminiImageGenerator:
             if part.inline_data and (part.inline_data.mime_type or "").startswith("image/"):
                 with Image.open(io.BytesIO(part.inline_data.data)) as image:
                     return np.asarray(image.convert("RGB"))
-        raise ConfigError(f"{self.model} returned no image (text: {(response.text or '')[:200]!r})")
+        raise GenerationError(f"{self.model} returned no image (text: {(response.text or '')[:200]!r})")

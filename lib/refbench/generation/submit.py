@@ -8,21 +8,16 @@ settings, and never reaches logs or the database.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refbench.errors import ConfigError, RefbenchError
+from refbench.credentials import resolve_api_key
+from refbench.errors import GenerationError, OptionError
 from refbench.generation.veo import VeoRequest, ensure_valid, to_sdk
 
 log = logging.getLogger(__name__)
-API_KEY_VARIABLES = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
-
-
-class GenerationError(RefbenchError):
-    """The service refused the request, the operation failed, or polling ran out."""
 
 
 @dataclass
@@ -35,19 +30,12 @@ class SubmitResult:
     polls: int = 0
 
 
-def api_key_from_env() -> str | None:
-    """The first non-empty key among GOOGLE_API_KEY, GEMINI_API_KEY."""
-    return next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
-
-
 def make_client(*, mode: str, api_key: str | None = None, base_url: str | None = None) -> Any:
     """A google-genai client for ``mode`` ('gemini' or 'vertex'); key from the environment when not given."""
     from google import genai
     from google.genai import types
 
-    key = api_key or api_key_from_env()
-    if not key:
-        raise ConfigError(f"no API key: set one of {', '.join(API_KEY_VARIABLES)} to submit requests")
+    key = api_key or resolve_api_key()
     options = types.HttpOptions(base_url=base_url) if base_url else None
     return genai.Client(api_key=key, vertexai=mode == "vertex", http_options=options)
 
@@ -86,7 +74,7 @@ def submit_veo(
     """
     ensure_valid(request)
     if not client.vertexai:
-        raise ConfigError(
+        raise OptionError(
             "google-genai sends generate_videos only in Vertex mode: build the request with "
             "mode='vertex' and use a Vertex client"
         )

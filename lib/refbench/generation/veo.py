@@ -24,9 +24,9 @@ from typing import Any
 
 from PIL import Image
 
-from refbench.errors import RefbenchError
-from refbench.scenes import SceneSpec
-from refbench.selection import Selection
+from refbench.errors import RequestValidationError
+from refbench.select.scenes import SceneSpec
+from refbench.select.selection import Selection
 
 VEO_31_MODEL = "veo-3.1-generate-preview"
 MODES = ("gemini", "vertex")
@@ -53,17 +53,6 @@ CONFIG_FIELDS = (
     "enhance_prompt",
     *VERTEX_ONLY_FIELDS,
 )
-
-
-class RequestValidationError(RefbenchError):
-    """A generation request failed pre-flight checks; ``failures`` holds the failed checks."""
-
-    def __init__(self, scene_id: str, failures: list[CheckResult]) -> None:
-        lines = "\n".join(f"  - [{c.name}] {c.message}" for c in failures)
-        super().__init__(
-            f"scene {scene_id!r}: request refused before sending ({len(failures)} check(s) failed)\n" + lines
-        )
-        self.scene_id, self.failures = scene_id, failures
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,261 @@
+"""The manifest pipeline: ingest → detect → faces → embed → cluster → register.
+
+``run_manifest`` is what the CLI, the notebooks and the Prefect flow run: the flow passes its task
+submitter as ``map_images`` instead of re-spelling this loop. Images are streamed (one decoded image is
+held at a time, whatever the size of the folder); every registry write happens in the calling process,
+because DuckDB has a single writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from refbench.assets import (
+    ENV_MAX_FACE_WIDTH_FRAC,
+    ENV_MAX_OBJECT_AREA_FRAC,
+    MIN_ASSET_AREA_FRAC,
+    MIN_ASSET_CONFIDENCE,
+    TagCounter,
+    environment_assets,
+    object_assets,
+)
+from refbench.assets.crops import SheetItem, contact_sheet_pages
+from refbench.identity import build_identities
+from refbench.ingest import Known, LoadedImage, ingest_file, list_files
+from refbench.pipelines.analyze import (
+    STAGES,
+    Backends,
+    ImageAnalyzer,
+    ImageWork,
+    ManifestOptions,
+    load_backends,
+    shared_backends,
+    thumbnail_path,
+)
+from refbench.pipelines.common import face_threshold
+from refbench.registry import Workspace
+from refbench.registry.images import ImageWriter
+from refbench.settings import Settings
+from refbench.types import ImageAnalysis, Metric, Rejection
+
+__all__ = ["Backends", "ManifestOptions", "ManifestSummary", "load_backends", "run_manifest", "shared_backends"]
+
+log = logging.getLogger(__name__)
+
+MapImages = Callable[[Callable[[ImageWork], ImageAnalysis], Iterable[ImageWork]], Iterable[ImageAnalysis]]
+
+
+@dataclass
+class ManifestSummary:
+    """What a run did, for the CLI table, the flow result and the runs table."""
+
+    run_id: str
+    database: Path
+    files_seen: int = 0
+    images_new: int = 0
+    images_total: int = 0
+    rejected_new: int = 0
+    rejected_total: int = 0
+    faces: int = 0
+    identities: int = 0
+    assets_by_type: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    contact_sheet: Path | None = None
+    execution_provider: str = ""
+    threshold: float = 0.0
+    threshold_source: str = ""
+
+    def metrics(self) -> list[Metric]:
+        """The run-level metrics of this summary."""
+        return [
+            Metric("files_seen", self.files_seen, "files"),
+            Metric("images_new", self.images_new, "images"),
+            Metric("images_total", self.images_total, "images"),
+            Metric("rejected_new", self.rejected_new, "files"),
+            Metric("faces", self.faces, "faces"),
+            Metric("identities", self.identities, "identities"),
+            *[Metric(f"assets_{k}", v, "assets") for k, v in self.assets_by_type.items()],
+            *[Metric(f"seconds_{k}", v, "s") for k, v in self.seconds.items()],
+        ]
+
+
+def run_manifest(
+    photos_dir: Path,
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    backends: Backends | None = None,
+    map_images: MapImages = map,
+    progress: bool = False,
+    extra_parameters: dict[str, str] | None = None,
+) -> ManifestSummary:
+    """Turn a folder of photos into the registry; safe to re-run (only new work is done).
+
+    Args:
+        photos_dir: folder of photos, searched recursively.
+        settings: workspace, models and limits.
+        options: backends and thresholds (unset ones from the settings and the workspace).
+        backends: models already loaded by this thread (default: loaded here, once per thread).
+        map_images: applies the per-image analyzer to the work items, in order (``map``, or a task
+            runner's submitter such as ``refbench.pipelines.tasks.prefect_map``).
+        progress: show a progress bar over the folder's files.
+        extra_parameters: more run parameters to record (e.g. which orchestrator ran it).
+    """
+    options = options.resolved(settings)
+    files = list_files(photos_dir)  # a missing folder fails here, before a workspace is created
+    start = time.perf_counter()
+    providers = tuple(settings.providers) if settings.providers else None
+    backends = backends or shared_backends(options, model_dir=settings.models, providers=providers)
+    load_seconds = time.perf_counter() - start
+    with Workspace.open(settings) as ws:
+        threshold = face_threshold(ws, options.face_model, explicit=options.face_threshold)
+        parameters = {
+            "photos_dir": str(photos_dir),
+            "detector": options.detector,
+            "face_model": options.face_model,
+            "face_threshold": threshold.value,
+            "face_threshold_source": threshold.source,
+            "object_confidence": options.object_confidence,
+            **(extra_parameters or {}),
+        }
+        provider = backends.faces.execution_provider
+        with ws.runs.track("manifest", parameters, execution_provider=provider) as run:
+            summary = ManifestSummary(
+                run.run_id,
+                ws.path,
+                files_seen=len(files),
+                execution_provider=provider,
+                threshold=threshold.value,
+                threshold_source=threshold.source,
+            )
+            summary.seconds["load_models"] = load_seconds
+            listed: Iterable[Path] = files
+            if progress:
+                from tqdm import tqdm
+
+                listed = tqdm(files, desc="images", unit="img")
+            work = pending_work(ws, listed, settings=settings, options=options, summary=summary)
+            analyzer = ImageAnalyzer(
+                options, settings.models, ws.files_dir, settings.image_limits, providers=providers, backends=backends
+            )
+            with ws.images.writer(run_id=run.run_id) as writer:
+                for analysis in map_images(analyzer, work):
+                    record_analysis(writer, analysis, summary)
+            finish_manifest(ws, summary, options=options)
+            run.log_many(summary.metrics())
+    return summary
+
+
+def pending_work(
+    ws: Workspace, files: Iterable[Path], *, settings: Settings, options: ManifestOptions, summary: ManifestSummary
+) -> Iterator[ImageWork]:
+    """Ingest files one by one as they are consumed; yield each image that still needs a stage.
+
+    Bad files are recorded as rejections; a file byte-identical to one registered under another name is
+    rejected as a ``duplicate`` naming the original (its content is registered once).
+    """
+    registered = ws.images.sources()
+    done = ws.images.stages_done(detector=options.detector, face_model=options.face_model)
+    for path in files:
+        start = time.perf_counter()
+        item = ingest_file(
+            path, originals_dir=ws.files_dir / "originals", known=registered, limits=settings.image_limits
+        )
+        summary.seconds["ingest"] += time.perf_counter() - start
+        if isinstance(item, Known) and _is_copy(path, registered[item.image_id]):
+            item = Rejection(path, "duplicate", f"same content as {registered[item.image_id]}", None, item.image_id)
+        if isinstance(item, Rejection):
+            summary.rejected_new += ws.rejections.add(item, run_id=summary.run_id)
+            continue
+        image_id = item.record.image_id if isinstance(item, LoadedImage) else item.image_id
+        stages = tuple(s for s in STAGES if s not in done.get(image_id, ()))
+        if not stages:
+            continue
+        if isinstance(item, LoadedImage):
+            summary.images_new += 1
+            registered[image_id] = path
+            work = ImageWork(item.record, stages, item.image_rgb)
+        else:
+            work = ImageWork(ws.images.get(image_id), stages)
+        done[image_id] = set(STAGES)
+        yield work
+
+
+def _is_copy(path: Path, original: Path) -> bool:
+    """Whether ``path`` is a second file with the content of ``original`` (not the same file seen again,
+    nor a folder moved since: then the original path is gone)."""
+    return path.resolve() != original.resolve() and original.exists()
+
+
+def record_analysis(writer: ImageWriter, analysis: ImageAnalysis, summary: ManifestSummary) -> None:
+    """Add one image's stage seconds to the summary and queue its rows."""
+    for stage, seconds in analysis.seconds.items():
+        summary.seconds[stage] += seconds
+    start = time.perf_counter()
+    writer.add(analysis)
+    summary.seconds["register"] += time.perf_counter() - start
+
+
+def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: ManifestOptions) -> None:
+    """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, counts.
+
+    One transaction: identities are deleted and rewritten, and assets must follow them.
+    """
+    with ws.transaction():
+        start = time.perf_counter()
+        identities = build_identities(ws.faces.of(options.face_model), threshold=summary.threshold)
+        ws.identities.replace(options.face_model, identities, run_id=summary.run_id)
+        summary.identities = len(identities)
+        summary.seconds["cluster"] += time.perf_counter() - start
+        start = time.perf_counter()
+        register_assets(ws, options=options)
+        summary.assets_by_type = ws.assets.counts_by_type()
+        summary.contact_sheet = write_contact_sheet(ws, run_id=summary.run_id)
+        summary.seconds["assets"] += time.perf_counter() - start
+    summary.images_total = ws.images.count()
+    summary.rejected_total = ws.rejections.count()
+    summary.faces = ws.faces.count(options.face_model)
+
+
+def register_assets(ws: Workspace, *, options: ManifestOptions) -> None:
+    """Characters follow the identities; new confident objects and new scene photos become assets."""
+    ws.assets.sync_characters(options.face_model)
+    tags = TagCounter(ws.assets.last_tag_numbers())
+    candidates = ws.objects.candidates(
+        detector=options.detector, min_confidence=MIN_ASSET_CONFIDENCE, min_area_frac=MIN_ASSET_AREA_FRAC
+    )
+    ws.assets.add(object_assets(candidates, registered=ws.assets.ids(), tags=tags))
+    scenes = ws.images.scene_candidates(
+        face_model=options.face_model,
+        detector=options.detector,
+        max_face_width_frac=ENV_MAX_FACE_WIDTH_FRAC,
+        min_confidence=MIN_ASSET_CONFIDENCE,
+        max_object_area_frac=ENV_MAX_OBJECT_AREA_FRAC,
+    )
+    ws.assets.add(environment_assets(scenes, tags=tags, out_dir=ws.files_dir / "crops" / "environments"))
+
+
+def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
+    """Contact sheet of every registered upload: number, file name, and the tags it became."""
+    items = [
+        SheetItem(
+            _thumbnail_or_original(ws.files_dir, entry.record.stored_path, entry.record.image_id),
+            entry.record.file_name,
+            " ".join(entry.tags) or "no asset",
+        )
+        for entry in ws.images.with_tags()
+    ]
+    pages = contact_sheet_pages(items, ws.files_dir / "contact_sheet.png")
+    ws.artifacts.add(pages[:1], kind="contact_sheet", run_id=run_id)
+    ws.artifacts.add(pages[1:], kind="contact_sheet_page", run_id=run_id)
+    return pages[0]
+
+
+def _thumbnail_or_original(files_dir: Path, stored: Path, image_id: str) -> Path:
+    thumb = thumbnail_path(files_dir, image_id)
+    return thumb if thumb.is_file() else stored

@@ -1,0 +1,103 @@
+"""Scene planning: scenes file → references per scene → checked Veo request → (optionally) submitted.
+
+The CLI (``refbench plan``) and notebook 03 call these functions; nothing here prints. A stored plan is a
+``plan`` run; a dry run reads the workspace only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from refbench.errors import OptionError, RefbenchError
+from refbench.generation.plan import PlanOptions, ScenePlan, plan_scene
+from refbench.generation.submit import make_client, submit_veo
+from refbench.registry import Workspace
+from refbench.select.scenes import load_scenes
+from refbench.settings import Settings
+from refbench.types import Metric
+
+__all__ = ["PlanOptions", "PlanRun", "ScenePlan", "plan_scenes", "submit_plans"]
+
+
+@dataclass
+class PlanRun:
+    """The plans of one scenes file; ``run_id`` is ``None`` for a dry run (nothing stored)."""
+
+    plans: list[ScenePlan]
+    run_id: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)  # scene id -> submission outcome
+
+    @property
+    def refused(self) -> list[str]:
+        """Scene ids whose request failed a pre-flight check."""
+        return [p.scene.scene_id for p in self.plans if not p.valid]
+
+
+def plan_scenes(scenes_file: Path, *, settings: Settings, options: PlanOptions, store_results: bool = True) -> PlanRun:
+    """Plan every scene of a file; with ``store_results`` selections and requests go to DuckDB as a ``plan`` run.
+
+    Raises:
+        SceneSpecError: the file is invalid (every problem listed, each naming scene and field).
+        SelectionError: a scene's placements cannot satisfy its shot type.
+    """
+    with Workspace.open(settings, read_only=not store_results, create=False) as ws:
+        assets = ws.assets.list()
+        scenes = load_scenes(scenes_file, known_tags=assets.tags)
+        plans = [plan_scene(scene, assets, options=options) for scene in scenes]
+        if not store_results:
+            return PlanRun(plans)
+        parameters = {
+            "scenes_file": str(scenes_file),
+            "mode": options.mode,
+            "model": options.model,
+            "max_refs": options.max_refs,
+        }
+        with ws.runs.track("plan", parameters) as run:
+            for item in plans:
+                ws.plans.save(item, run_id=run.run_id)
+            run.log(
+                Metric("scenes", len(plans), "scenes"),
+                Metric("requests_valid", sum(p.valid for p in plans), "requests"),
+                Metric("requests_refused", sum(not p.valid for p in plans), "requests"),
+            )
+    return PlanRun(plans, run.run_id)
+
+
+def submit_plans(
+    plan_run: PlanRun,
+    *,
+    settings: Settings,
+    base_url: str | None = None,
+    poll_interval_s: float = 10.0,
+    max_polls: int = 60,
+) -> dict[str, str]:
+    """Submit every valid stored plan, poll it, save its videos under ``<workspace files>/generated``.
+
+    Returns:
+        Scene id → outcome text (output files or the error).
+    """
+    valid = [p for p in plan_run.plans if p.valid]
+    if any(p.request.mode != "vertex" for p in valid):
+        raise OptionError("google-genai 3.4 sends generate_videos only in Vertex mode: plan with --mode vertex")
+    if any(p.request_id is None for p in valid):
+        raise OptionError("plans must be stored before they are submitted (not with --dry-run)")
+    client = make_client(mode="vertex", base_url=base_url)
+    with Workspace.open(settings, create=False) as ws:
+        for item in valid:
+            try:
+                result = submit_veo(
+                    client,
+                    item.request,
+                    out_dir=ws.files_dir / "generated",
+                    poll_interval_s=poll_interval_s,
+                    max_polls=max_polls,
+                )
+            except RefbenchError as error:
+                ws.plans.mark_failed(item.request_id, error=str(error))
+                plan_run.outcomes[item.scene.scene_id] = f"failed: {error}"
+                continue
+            outputs = [str(p) for p in result.outputs] + result.uris
+            ws.plans.mark_done(item.request_id, operation_name=result.operation_name, outputs=outputs)
+            plan_run.outcomes[item.scene.scene_id] = f"done: {', '.join(outputs)}"
+    return plan_run.outcomes

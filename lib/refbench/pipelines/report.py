@@ -1,0 +1,252 @@
+"""Parameterized notebook reports: papermill executes, nbconvert renders offline HTML, runs records.
+
+papermill runs in a subprocess: inside a Prefect task its kernel client collides with the
+task runner's event loop ("This event loop is already running", STACK.md). The HTML hides code
+and embeds every figure as a base64 image, so a report reads offline; widgets are left out of
+it (they need JavaScript from a CDN) — report notebooks show static figures of what matters.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+from jinja2 import DictLoader
+from nbconvert import HTMLExporter
+from refbench.errors import InputError, InputNotFound, OptionError, ReportError
+from refbench.registry import Workspace
+from refbench.settings import Settings
+from refbench.types import Metric
+
+KERNEL = "python3"
+PATH_SUFFIXES = ("_path", "_dir", "_file")
+CELL_TIMEOUT_S = 300  # a cell that hangs (e.g. a kernel that lost its channels) fails instead of waiting forever
+# The lab template minus every <script> it would fetch from a CDN (require.js, MathJax, widgets, mermaid).
+OFFLINE_TEMPLATE = (
+    '{%- extends "lab/index.html.j2" -%}'
+    "{%- block html_head_js -%}{%- endblock html_head_js -%}"
+    "{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}"
+    "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}"
+    "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}"
+)
+# Widget state would pull JavaScript from a CDN at view time; reports carry static figures instead.
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+# nbconvert warns that figures lack alt text on every export; reports are read by people, not screen readers yet.
+_QUIET_LOG = logging.getLogger("refbench.reports.nbconvert")
+_QUIET_LOG.setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a report run produced."""
+
+    run_id: str
+    notebook: Path
+    html: Path
+    seconds: float
+
+
+def parse_parameters(tokens: Sequence[str]) -> dict[str, Any]:
+    """``-p KEY VALUE`` pairs (papermill's CLI form) as a dict; values parsed as YAML scalars.
+
+    Raises:
+        OptionError: a token is not ``-p``/``--parameter`` or a pair is incomplete.
+    """
+    parameters: dict[str, Any] = {}
+    rest = list(tokens)
+    while rest:
+        if rest[0] not in ("-p", "--parameter") or len(rest) < 3:
+            raise OptionError(f"expected `-p KEY VALUE`, got {' '.join(rest[:3])!r}")
+        _, key, value = rest[:3]
+        parameters[key] = yaml.safe_load(value) if value else value
+        rest = rest[3:]
+    return parameters
+
+
+def absolute_paths(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Path-like parameters (``*_path``, ``*_dir``, ``*_file``) made absolute from the caller's directory.
+
+    Notebooks run in their own folder, as in Jupyter, so a relative path from the command line
+    would otherwise point somewhere else.
+    """
+    return {
+        key: str(Path(value).resolve()) if isinstance(value, str) and value and key.endswith(PATH_SUFFIXES) else value
+        for key, value in parameters.items()
+    }
+
+
+def report_database(parameters: dict[str, Any], settings: Settings) -> Path:
+    """The workspace a report reads (its ``db_path`` parameter, else the settings'): where its run is recorded."""
+    return Path(parameters["db_path"]) if parameters.get("db_path") else settings.database
+
+
+def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings, timeout_s: int = 900) -> Report:
+    """Execute ``notebook`` with ``parameters`` and write ``reports/<name>-<run>.ipynb`` and ``.html``.
+
+    The run is recorded in the workspace the report reads (``runs`` kind ``report``); the database
+    is closed while the notebook runs, because DuckDB lets no reader in beside a writer.
+
+    Raises:
+        InputNotFound: the notebook, or the database its ``db_path`` parameter names, does not exist.
+        ReportError: a cell raised, or papermill did not finish within ``timeout_s``.
+    """
+    notebook = Path(notebook).resolve()
+    if not notebook.is_file():
+        raise InputNotFound(f"no notebook at {notebook}")
+    parameters = absolute_paths(parameters)
+    database = report_database(parameters, settings)
+    if parameters.get("db_path") and not database.is_file():
+        raise InputNotFound(f"no workspace database at {database} (parameter db_path)")
+    out_dir = settings.reports_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Workspace.open(database) as ws:  # closed again before the notebook's kernel opens it
+        run_id = ws.runs.start("report", {"notebook": str(notebook), **parameters}).run_id
+    stem = f"{notebook.stem}-{run_id.removeprefix('report-')}"
+    executed, html_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
+    start = time.perf_counter()
+    try:
+        execute_notebook(notebook, executed, parameters=parameters, timeout_s=timeout_s)
+        executed_s = time.perf_counter() - start
+        n_images = write_html(executed, html_path)
+    except BaseException as error:
+        _record_end(database, run_id, error=f"{type(error).__name__}: {error}")
+        raise
+    seconds = time.perf_counter() - start
+    _record_end(
+        database,
+        run_id,
+        metrics=[
+            Metric("seconds_execute", executed_s, "s"),
+            Metric("seconds_total", seconds, "s"),
+            Metric("html_bytes", html_path.stat().st_size, "bytes"),
+            Metric("embedded_images", n_images, "images"),
+        ],
+        artifacts={executed: "report_notebook", html_path: "report_html"},
+    )
+    return Report(run_id, executed, html_path, seconds)
+
+
+def _record_end(
+    database: Path,
+    run_id: str,
+    *,
+    error: str | None = None,
+    metrics: Sequence[Metric] = (),
+    artifacts: dict[Path, str] | None = None,
+) -> None:
+    """Close a report's run: status, metrics and the files it wrote."""
+    with Workspace.open(database) as ws:
+        run = ws.runs.tracked(run_id)
+        run.log_many(metrics)
+        for path, kind in (artifacts or {}).items():
+            ws.artifacts.add([path], kind=kind, run_id=run_id)
+        run.finish(status="failed" if error else "completed", error=error)
+
+
+def execute_notebook(
+    notebook: Path, output: Path, *, parameters: dict[str, Any], timeout_s: int, cell_timeout_s: int = CELL_TIMEOUT_S
+) -> None:
+    """Run papermill in a fresh Python process (never in this one's event loop), in the notebook's folder.
+
+    Raises:
+        ReportError: a cell raised (papermill's message names it) or time ran out.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(parameters, handle)
+    command = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(notebook),
+        str(output),
+        "-f",
+        handle.name,
+        "-k",
+        KERNEL,
+        "--cwd",
+        str(Path(notebook).resolve().parent),
+        "--execution-timeout",
+        str(cell_timeout_s),
+        "--no-progress-bar",
+        "--log-level",
+        "WARNING",
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise ReportError(f"{notebook} did not finish within {timeout_s} s") from error
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+    if result.returncode != 0:
+        message = _papermill_error(result.stderr)
+        raise ReportError(f"{notebook} failed ({output} holds the partial run): {message}")
+
+
+def _papermill_error(stderr: str) -> str:
+    """The part of papermill's stderr that names the failing cell and exception."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    marker = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if "PapermillExecutionError" in line or "An Exception was encountered at" in line
+        ),
+        None,
+    )
+    return " | ".join(lines[marker:][:12] if marker is not None else lines[-6:])
+
+
+def write_html(executed: Path, html_path: Path) -> int:
+    """Render an executed notebook as self-contained HTML without code; returns the embedded images.
+
+    Widget views and CDN scripts are dropped; matplotlib and image outputs stay as base64 ``<img>``, so
+    the file reads offline.
+    """
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.metadata.pop("widgets", None)
+    n_images = 0
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            data.pop(WIDGET_MIME, None)
+            n_images += any(key.startswith("image/") for key in data)
+    exporter = HTMLExporter(
+        extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+        log=_QUIET_LOG,
+    )
+    body, _ = exporter.from_notebook_node(notebook)
+    html_path.write_text(body, encoding="utf-8")
+    return n_images
+
+
+def notebook_parameters(notebook: Path) -> dict[str, str]:
+    """Names and default source lines of a notebook's ``parameters`` cell (for help and checks).
+
+    Raises:
+        InputError: the notebook has no cell tagged ``parameters``, or more than one.
+    """
+    cells = [c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise InputError(f"{notebook} has {len(cells)} cells tagged 'parameters'; papermill needs exactly one")
+    found = {}
+    for line in cells[0].source.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip().isidentifier():
+            found[name.strip()] = value.split("#")[0].strip()
+    return found

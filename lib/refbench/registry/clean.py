@@ -1,0 +1,80 @@
+"""Clean reference sheets (``clean_references``): derived files beside the originals, one primary per tag."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from refbench.clean import CleanResult
+from refbench.registry.connection import insert_rows, transaction
+
+
+@dataclass(frozen=True)
+class StoredClean:
+    """A stored clean reference; ``is_primary`` marks the one selection uses for its tag."""
+
+    clean_id: str
+    tag: str
+    tier: int
+    method: str
+    path: Path
+    status: str
+    similarity: float | None
+    attempts: int | None
+    is_primary: bool
+    run_id: str | None
+    message: str | None
+    cost: float | None = None  # what making it took, in ``cost_unit`` (seconds for local tiers)
+    cost_unit: str | None = None
+
+
+class CleanReferences:
+    """The ``clean_references`` table."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def save(self, results: Sequence[CleanResult], *, run_id: str | None = None) -> None:
+        """Insert result rows; the last ``ok`` result of each tag becomes its primary clean reference."""
+        rows = [
+            {
+                "clean_id": uuid.uuid4().hex,
+                "asset_id": r.asset_id,
+                "tag": r.tag,
+                "tier": r.tier,
+                "method": r.method,
+                "path": str(r.path),
+                "prompt": r.prompt,
+                "similarity": r.similarity,
+                "threshold": r.threshold,
+                "attempts": r.attempts,
+                "cost": r.cost,
+                "cost_unit": r.cost_unit,
+                "is_primary": False,
+                "status": r.status,
+                "message": r.message,
+                "run_id": run_id,
+            }
+            for r in results
+        ]
+        primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok"}
+        with transaction(self._con):
+            insert_rows(self._con, "clean_references", rows)
+            for tag, clean_id in primary.items():
+                self._con.execute(
+                    "UPDATE clean_references SET is_primary = (clean_id = ?) WHERE tag = ?", [clean_id, tag]
+                )
+
+    def list(self, *, tag: str | None = None, run_id: str | None = None) -> list[StoredClean]:
+        """Stored clean references (of one tag or run, or all), oldest first."""
+        rows = self._con.execute(
+            "SELECT clean_id, tag, tier, method, path, status, similarity, attempts, is_primary, run_id, message,"
+            " cost, cost_unit FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
+            " ORDER BY created_at, clean_id",
+            [tag, tag, run_id, run_id],
+        ).fetchall()
+        return [StoredClean(*r[:4], Path(r[4]), *r[5:]) for r in rows]

@@ -1,0 +1,204 @@
+"""Scene specs: what each shot shows, validated before any reference is chosen.
+
+A scenes file (YAML or JSON) holds ``scenes: [...]``; every error names the scene and the field
+so a user can fix the file without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from refbench.errors import SceneSpecError
+
+TAG_PATTERN = r"^(CHAR|PROP|VEH|ANIM|ENV)_\d{2,}$"
+
+
+class ShotType(StrEnum):
+    """Camera framing of a scene; each one has its own reference-selection rule."""
+
+    CLOSE_UP = "close_up"
+    MEDIUM = "medium"
+    TWO_SHOT = "two_shot"
+    ESTABLISHING = "establishing"
+    ACTION = "action"
+    OBJECT_FOCUS = "object_focus"
+    WIDE = "wide"
+
+
+class Role(StrEnum):
+    """What an asset does in a scene, in priority order (subject first)."""
+
+    SUBJECT = "subject"
+    INTERACTION_TARGET = "interaction_target"
+    BACKGROUND = "background"
+
+
+ROLE_PRIORITY = {Role.SUBJECT: 0, Role.INTERACTION_TARGET: 1, Role.BACKGROUND: 2}
+
+
+class Placement(BaseModel):
+    """One registry asset placed in a scene."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asset_tag: str = Field(pattern=TAG_PATTERN)
+    role: Role
+
+
+class SceneSpec(BaseModel):
+    """One scene: prompt, framing, placed assets and output format.
+
+    ``pins`` are tags always chosen as references, ``unpins`` tags never chosen (manual overrides).
+    ``first_frame``/``last_frame`` are image files for frame interpolation (exclusive with references).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scene_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    prompt: str = Field(min_length=1)
+    shot_type: ShotType
+    placements: list[Placement] = Field(default_factory=list)
+    aspect_ratio: str = "16:9"
+    duration_seconds: int | None = None
+    resolution: str = "720p"
+    negative_prompt: str | None = None
+    first_frame: Path | None = None
+    last_frame: Path | None = None
+    pins: list[str] = Field(default_factory=list)
+    unpins: list[str] = Field(default_factory=list)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        return value.strip()
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _aspect(cls, value: str) -> str:
+        if value not in ("16:9", "9:16"):
+            raise ValueError(f"aspect ratio {value!r} is not one of 16:9, 9:16")
+        return value
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, value: str) -> str:
+        if value not in ("720p", "1080p", "4k"):
+            raise ValueError(f"resolution {value!r} is not one of 720p, 1080p, 4k")
+        return value
+
+    @model_validator(mode="after")
+    def _overrides_are_placed(self) -> SceneSpec:
+        placed = self.tags
+        for field, tags in (("pins", self.pins), ("unpins", self.unpins)):
+            missing = [t for t in tags if t not in placed]
+            if missing:
+                raise ValueError(f"{field} {missing} are not placed in this scene")
+        if both := set(self.pins) & set(self.unpins):
+            raise ValueError(f"tags {sorted(both)} are both pinned and unpinned")
+        return self
+
+    @property
+    def tags(self) -> list[str]:
+        """Placed tags, in file order, without repeats."""
+        return list(dict.fromkeys(p.asset_tag for p in self.placements))
+
+
+def _scene_label(raw: object, index: int) -> str:
+    if isinstance(raw, dict) and raw.get("scene_id"):
+        return f"scene {raw['scene_id']!r}"
+    return f"scene #{index + 1}"
+
+
+def _format_error(label: str, error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(scene)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "missing (this field is required)"
+        elif item["type"] == "enum":
+            message = f"{item['input']!r} is not one of {item['ctx']['expected']}"
+        problems.append(f"{label}, field {field}: {message}")
+    return problems
+
+
+def parse_scenes(
+    data: object, *, source: str = "scenes", known_tags: Iterable[str] | None = None, base_dir: Path | None = None
+) -> list[SceneSpec]:
+    """Validate already-parsed scenes data (``{"scenes": [...]}`` or a bare list).
+
+    Args:
+        data: The parsed YAML/JSON document.
+        source: Name used in error messages (usually the file path).
+        known_tags: Active registry tags; placements of other tags are errors. ``None`` skips the check.
+        base_dir: Relative ``first_frame``/``last_frame`` paths are resolved against it.
+
+    Raises:
+        SceneSpecError: listing every problem, each naming its scene and field.
+    """
+    raw_scenes = data.get("scenes") if isinstance(data, dict) else data
+    if not isinstance(raw_scenes, list) or not raw_scenes:
+        raise SceneSpecError(source, ["the file must hold a non-empty list under 'scenes'"])
+    known = set(known_tags) if known_tags is not None else None
+    scenes, problems, seen = [], [], set()
+    for index, raw in enumerate(raw_scenes):
+        label = _scene_label(raw, index)
+        try:
+            scene = SceneSpec.model_validate(raw)
+        except ValidationError as error:
+            problems.extend(_format_error(label, error))
+            continue
+        if scene.scene_id in seen:
+            problems.append(f"{label}, field scene_id: duplicate scene id")
+        seen.add(scene.scene_id)
+        if known is not None:
+            problems.extend(
+                f"{label}, field placements.{i}.asset_tag: unknown tag {p.asset_tag!r} (not an active "
+                "asset of the registry)"
+                for i, p in enumerate(scene.placements)
+                if p.asset_tag not in known
+            )
+        if base_dir is not None:
+            scene = _resolve_frames(scene, base_dir)
+        for field in ("first_frame", "last_frame"):
+            path = getattr(scene, field)
+            if path is not None and not path.is_file():
+                problems.append(f"{label}, field {field}: no image file at {path}")
+        scenes.append(scene)
+    if problems:
+        raise SceneSpecError(source, problems)
+    return scenes
+
+
+def _resolve_frames(scene: SceneSpec, base_dir: Path) -> SceneSpec:
+    updates = {
+        f: base_dir / p
+        for f in ("first_frame", "last_frame")
+        if (p := getattr(scene, f)) is not None and not p.is_absolute()
+    }
+    return scene.model_copy(update=updates) if updates else scene
+
+
+def load_scenes(path: Path, *, known_tags: Iterable[str] | None = None) -> list[SceneSpec]:
+    """Read and validate a scenes file (``.yaml``/``.yml``/``.json``).
+
+    Raises:
+        SceneSpecError: the file is unreadable, not YAML/JSON, or any scene is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SceneSpecError(str(path), ["no such file"])
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise SceneSpecError(str(path), [f"not valid {path.suffix.lstrip('.') or 'YAML'}: {error}"]) from error
+    return parse_scenes(data, source=str(path), known_tags=known_tags, base_dir=path.parent)
