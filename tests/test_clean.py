@@ -155,11 +155,11 @@ def test_tier3_through_the_real_sdk_to_a_loopback_gemini(tier3: Tier3, backends:
     """GeminiImageGenerator over HTTP: the fake image model hands the reference back, so it must pass ArcFace."""
     from refbench.fakes.gemini import FakeGemini
     from refbench.generation.chain import GeminiImageGenerator
-    from refbench.generation.submit import make_client
+    from refbench.google_api import GoogleApiSettings, make_client
 
     registry = tier3.registry
     with FakeGemini() as fake:
-        client = make_client(mode="gemini", api_key="test-key", base_url=fake.url)
+        client = make_client(mode="gemini", api_key="test-key", settings=GoogleApiSettings(base_url=fake.url))
         cleaner = tier3_cleaner(tier3, GeminiImageGenerator(client), backends.faces)
         (result,) = make_clean_references([registry["CHAR_13"]], cleaner, out_dir=tmp_path)
         fake.add_rule("safety")  # no image in the answer: said, not passed off as a sheet

@@ -16,7 +16,7 @@ from refbench.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "lib" / "refbench"
 STAGES = ("ingest", "detect", "faces", "identity", "assets", "select", "clean", "generation", "describe", "provision")
-BASE = ("types", "errors", "settings", "runtime", "versions", "credentials")
+BASE = ("types", "errors", "settings", "runtime", "versions", "credentials", "google_api")
 # What each layer must not import (module prefixes under refbench.).
 FORBIDDEN = {
     **dict.fromkeys(BASE, ("registry", "pipelines", "workbench", "cli", *STAGES)),

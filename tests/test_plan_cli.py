@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from refbench.cli import app
-from refbench.errors import SceneSpecError
+from refbench.errors import InputError, SceneSpecError
 from refbench.fakes.veo import FAKE_MP4, FakeVeo
 from refbench.registry.plans import StoredRequest
 from refbench.settings import PROJECT_ROOT, Settings
@@ -149,24 +150,23 @@ def test_submit_refusals(demo_copy: Settings, args: list[str], match: str, monke
 @pytest.mark.slow
 def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_path: Path) -> None:
     import nbformat
-    import papermill
+    from refbench.pipelines.report import execute_notebook
 
     notebook = PROJECT_ROOT / "notebooks" / "03_reference_selection.ipynb"
     cells = nbformat.read(notebook, as_version=4).cells
     assert [c.metadata.get("tags") for c in cells].count(["parameters"]) == 1
     assert not any(line.lstrip().startswith(("def ", "class ")) for c in cells for line in c.source.splitlines())
     output = tmp_path / "out.ipynb"
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        kernel_name="python3",
-        progress_bar=False,
+    execute_notebook(  # papermill in its own process, bounded: never in this one's event loop
+        notebook,
+        output,
         parameters={
             "db_path": str(demo_copy.database),
             "thumb_size": 64,
             "shot_type": "close_up",
             "placements": "ENV_02:subject, CHAR_01:background",
         },
+        timeout_s=300,
     )
     outputs = [o for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])]
     text = "".join(o.get("text", "") for o in outputs)
@@ -174,3 +174,28 @@ def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_pat
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "<td>CHAR_01</td>" in html and "close-up: characters first, as face crops" in html
+
+
+@pytest.mark.parametrize(
+    ("frame", "problem"),
+    [
+        ("refbench.duckdb", "cannot go into a request: not a recognised image format"),
+        ("bomb.png", "cannot go into a request: .* pixels exceeds the limit of 50000000"),
+    ],
+)
+def test_frames_are_decoded_with_the_ingest_limits(demo_copy: Settings, frame: str, problem: str) -> None:
+    """A frame beside the scenes file is still read as untrusted input: the workspace's own database, or a
+    decompression bomb, is refused in one line, and Pillow's process-wide limit is left alone."""
+    from PIL import Image
+
+    from tests.test_imaging import bomb_png
+
+    folder = demo_copy.database.parent
+    (folder / "bomb.png").write_bytes(bomb_png())
+    (folder / "frames.yaml").write_text(
+        f"scenes:\n  - scene_id: f\n    prompt: A street at dusk.\n    shot_type: wide\n    first_frame: {frame}\n"
+    )
+    result = plan(str(folder / "frames.yaml"), "--dry-run", "--db", str(demo_copy.database))
+    assert result.exit_code != 0 and isinstance(result.exception, InputError)
+    assert re.search(problem, str(result.exception)), str(result.exception)
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's default, untouched by refbench

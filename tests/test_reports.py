@@ -10,7 +10,7 @@ import pytest
 from _prefect_harness import shared_harness
 from prefect.flows import load_flow_from_entrypoint
 from refbench.cli import app
-from refbench.errors import InputNotFound, OptionError
+from refbench.errors import InputNotFound, OptionError, UnknownNameError
 from refbench.pipelines.report import ReportError, absolute_paths, parse_parameters, run_report
 from refbench.registry import Workspace
 from refbench.settings import PROJECT_ROOT, Settings
@@ -145,3 +145,29 @@ def test_missing_inputs_are_config_errors(settings: Settings, notebook: Path, pa
 def test_path_parameters_become_absolute(parameters: dict, expected: dict) -> None:
     """Notebooks run in their own folder: relative paths from the caller must survive the move."""
     assert absolute_paths(parameters) == expected
+
+
+NOTEBOOK_04 = PROJECT_ROOT / "notebooks" / "04_manifest_report.ipynb"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ('__import__("os").system("touch PWNED"); x', r"unknown parameter of 04_manifest_report.ipynb '__import__"),
+        ("dbpath", r"unknown parameter of 04_manifest_report.ipynb 'dbpath'; did you mean 'db_path'\?"),
+        ("max faces", r"did you mean 'max_faces'\?"),
+    ],
+)
+def test_only_declared_parameter_names_reach_the_notebook(
+    demo_copy: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, message: str
+) -> None:
+    """papermill writes parameter names into code as they are: an undeclared one is refused before anything runs."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(
+        app, ["report", str(NOTEBOOK_04), "--db", str(demo_copy.database), "-p", name, "1"], env={"COLUMNS": "250"}
+    )
+    assert result.exit_code != 0 and isinstance(result.exception, UnknownNameError)
+    assert re.search(message, str(result.exception)), str(result.exception)
+    assert not (tmp_path / "PWNED").exists()
+    with read_workspace(demo_copy) as ws:
+        assert not ws.runs.list(kind="report")  # refused before a run was recorded

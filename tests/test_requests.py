@@ -14,7 +14,7 @@ from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE
 from refbench.errors import ApiKeyMissing, ConfigError, GenerationError, RequestValidationError
 from refbench.fakes.veo import FAKE_MP4, FakeVeo
 from refbench.generation.chain import build_image_chain, run_image_chain
-from refbench.generation.submit import make_client, submit_veo
+from refbench.generation.submit import submit_veo
 from refbench.generation.veo import (
     CHECKS,
     RequestImage,
@@ -25,6 +25,7 @@ from refbench.generation.veo import (
     to_sdk,
     validate_veo_request,
 )
+from refbench.google_api import GoogleApiSettings, RetryPolicy, make_client
 from refbench.select.scenes import SceneSpec
 from refbench.select.selection import select_references
 from refbench.settings import PROJECT_ROOT
@@ -287,7 +288,7 @@ def vertex_request() -> VeoRequest:
 
 
 def test_sdk_submits_and_polls_the_fake(fake: FakeVeo, tmp_path: Path) -> None:
-    client = make_client(mode="vertex", api_key="test-key-123", base_url=fake.url)
+    client = make_client(mode="vertex", api_key="test-key-123", settings=GoogleApiSettings(base_url=fake.url))
     result = submit_veo(client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01)
     assert result.polls == 3 and len(result.outputs) == 1
     assert result.outputs[0].read_bytes() == FAKE_MP4 and result.outputs[0].parent == tmp_path
@@ -304,10 +305,13 @@ def test_sdk_submits_and_polls_the_fake(fake: FakeVeo, tmp_path: Path) -> None:
     assert again.outputs[0] != result.outputs[0]  # outputs are new files
 
 
+FAST_RETRIES = RetryPolicy(max_attempts=3, deadline_s=10, initial_backoff_s=0.01, max_backoff_s=0.05)
+
+
 def test_transient_errors_are_retried(tmp_path: Path) -> None:
     with FakeVeo(pending_polls=0, fail_submit=503, fail_submit_times=2) as server:
-        client = make_client(mode="vertex", api_key="k", base_url=server.url)
-        result = submit_veo(client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, backoff_s=0.01)
+        client = make_client(mode="vertex", api_key="test-key-123", settings=GoogleApiSettings(base_url=server.url))
+        result = submit_veo(client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, policy=FAST_RETRIES)
     assert len(result.outputs) == 1 and len(server.requests) == 4  # 2 refused submits, 1 submit, 1 poll
 
 
@@ -315,26 +319,32 @@ def test_transient_errors_are_retried(tmp_path: Path) -> None:
     "fake_options, submit_options, match",
     [
         ({"fail_submit": 400}, {}, "API error 400"),
-        ({"fail_submit": 503, "fail_submit_times": 9}, {"retries": 1}, "API error 503"),
+        ({"fail_submit": 503, "fail_submit_times": 9}, {}, r"gave up after 3 attempt\(s\) .*: 503"),
         ({"fail_operation": "content filtered"}, {}, "failed: .*content filtered"),
         ({"pending_polls": 50}, {"max_polls": 2}, "not done after 2 polls"),
     ],
 )
 def test_service_failures_are_reported(fake_options: dict, submit_options: dict, match: str, tmp_path: Path) -> None:
     with FakeVeo(**fake_options) as server:
-        client = make_client(mode="vertex", api_key="k", base_url=server.url)
+        client = make_client(mode="vertex", api_key="test-key-123", settings=GoogleApiSettings(base_url=server.url))
         with pytest.raises(GenerationError, match=match):
             submit_veo(
-                client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, backoff_s=0.01, **submit_options
+                client, vertex_request(), out_dir=tmp_path, poll_interval_s=0.01, policy=FAST_RETRIES, **submit_options
             )
+    refused = [r for r in server.requests if r.path.endswith(":predictLongRunning")]
+    assert len(refused) <= FAST_RETRIES.max_attempts  # bounded in attempts
 
 
 def test_invalid_request_never_leaves_the_machine(fake: FakeVeo, tmp_path: Path) -> None:
-    client = make_client(mode="vertex", api_key="k", base_url=fake.url)
+    client = make_client(mode="vertex", api_key="test-key-123", settings=GoogleApiSettings(base_url=fake.url))
     with pytest.raises(RequestValidationError, match="references_exclusive_with_frames"):
         submit_veo(client, veo(mode="vertex", first_frame=REF), out_dir=tmp_path)
     with pytest.raises(ConfigError, match="only in Vertex mode"):
-        submit_veo(make_client(mode="gemini", api_key="k", base_url=fake.url), veo(), out_dir=tmp_path)
+        submit_veo(
+            make_client(mode="gemini", api_key="test-key-123", settings=GoogleApiSettings(base_url=fake.url)),
+            veo(),
+            out_dir=tmp_path,
+        )
     assert fake.requests == []
 
 

@@ -119,3 +119,58 @@ def test_sample_files() -> None:
         load_scenes(SAMPLES / "scenes_invalid.yaml", known_tags=tags)
     assert len(caught.value.problems) == 5
     assert all(p.startswith("scene '") and ", field " in p for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "problem"),
+    [
+        ("[" * 5000 + "]" * 5000, ".json", "nested deeper than 20 levels"),
+        ("a:\n" + "".join(" " * (2 * i) + "- \n" for i in range(1, 40)), ".yaml", "nested deeper than 20 levels"),
+        (
+            "scenes:\n  - scene_id: s1\n    prompt: a\n    prompt: b\n    shot_type: wide\n",
+            ".yaml",
+            "key 'prompt' appears twice in one mapping",
+        ),
+        ("x: &a [1, 2]\ny: *a\n", ".yaml", r"aliases \(\*a\) are not allowed"),
+    ],
+    ids=["deep-json", "deep-yaml", "duplicate-key", "alias"],
+)
+def test_hostile_scene_files_are_refused_with_a_reason(tmp_path: Path, text: str, suffix: str, problem: str) -> None:
+    path = tmp_path / f"scenes{suffix}"
+    path.write_text(text)
+    with pytest.raises(SceneSpecError, match=problem):
+        load_scenes(path)
+
+
+def test_a_file_that_is_not_utf8_or_too_big_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "latin1.yaml").write_bytes("scenes:\n  - scene_id: café\n".encode("latin-1"))
+    with pytest.raises(SceneSpecError, match=r"not UTF-8 text \(byte 25\): save the file as UTF-8"):
+        load_scenes(tmp_path / "latin1.yaml")
+    (tmp_path / "big.yaml").write_text("scenes:\n  - scene_id: s1\n    prompt: " + "x" * 10_000_000 + "\n")
+    with pytest.raises(SceneSpecError, match="over 2000000 bytes"):
+        load_scenes(tmp_path / "big.yaml")
+
+
+def test_a_prompt_longer_than_veo_takes_is_refused_naming_scene_and_field() -> None:
+    with pytest.raises(SceneSpecError, match=r"scene 's1', field prompt: String should have at most 4000 characters"):
+        parse_scenes({"scenes": [scene(prompt="word " * 1000)]})
+
+
+@pytest.mark.parametrize(
+    "frame", ["../outside.png", "/proc/self/environ", "/etc/passwd", "link_out.png"], ids=lambda f: f.strip("./")
+)
+def test_frames_outside_the_scenes_folder_are_refused(tmp_path: Path, frame: str) -> None:
+    folder = tmp_path / "story"
+    folder.mkdir()
+    (tmp_path / "outside.png").write_bytes(b"x")
+    (folder / "link_out.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(SceneSpecError, match=r"field first_frame: .* is outside the scenes file's folder"):
+        parse_scenes({"scenes": [scene(first_frame=frame)]}, base_dir=folder)
+
+
+def test_a_frame_may_name_a_registered_image(tmp_path: Path) -> None:
+    stored = tmp_path / "files" / "originals" / "ab" / "abcd.jpg"
+    (parsed,) = parse_scenes(
+        {"scenes": [scene(first_frame="zidane.jpg")]}, base_dir=tmp_path, registered_images={"zidane.jpg": stored}
+    )
+    assert parsed.first_frame == stored

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from refbench.cli import app
-from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE, find_api_key, resolve_api_key
+from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE, find_api_key, redact, resolve_api_key
 from refbench.describe import default_backend
 from refbench.describe.gemini import GeminiDescriber, GeminiSettings
-from refbench.errors import ApiKeyMissing, SecretsFileError
+from refbench.errors import ApiKeyInvalid, ApiKeyMissing, SecretsFileError
 from refbench.fakes.gemini import FakeGemini
 from refbench.settings import PROJECT_ROOT, Settings
 from typer.testing import CliRunner
@@ -97,6 +97,7 @@ def test_key_sources(
     if file_text is not None:
         no_key.parent.mkdir(parents=True)
         no_key.write_text(file_text)
+        no_key.chmod(0o600)
     assert find_api_key() == expected
     assert default_backend() == ("gemini" if expected else "local")
 
@@ -121,3 +122,41 @@ def test_key_is_not_a_setting_and_not_in_the_repr() -> None:
         GeminiSettings(api_key=KEY)
     describer = GeminiDescriber(GeminiSettings(base_url="http://127.0.0.1:9"), api_key=KEY)
     assert KEY not in repr(describer) and KEY not in str(vars(describer.settings))
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o644, 0o620, 0o604])
+def test_a_secrets_file_others_can_read_or_change_is_refused(no_key: Path, mode: int) -> None:
+    no_key.parent.mkdir(parents=True)
+    no_key.write_text("GEMINI_API_KEY=from-file-0123\n")
+    no_key.chmod(mode)
+    with pytest.raises(SecretsFileError, match=rf"open to other users \(mode {mode:04o}\): run `chmod 600"):
+        find_api_key()
+    no_key.chmod(0o600)
+    assert find_api_key() == "from-file-0123"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (KEY + "\nsecond-line", "whitespace or control characters"),
+        (KEY[:10] + "\x07" + KEY[10:], "whitespace or control characters"),
+        ("two words-0123456", "whitespace or control characters"),
+        ("short", "or is not 8-512 printable ASCII"),
+        ("ключ-0123456789", "or is not 8-512 printable ASCII"),
+    ],
+)
+def test_a_malformed_key_is_refused_without_showing_it(
+    no_key: Path, monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", value)
+    with pytest.raises(ApiKeyInvalid, match=problem) as error:
+        resolve_api_key()
+    assert value.strip() not in str(error.value) and KEY not in str(error.value)
+
+
+def test_every_configured_key_is_redacted(no_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", KEY + "\n")
+    message = f"Illegal header value {(KEY + chr(10)).encode()!r}; server said: key {KEY} is not valid"
+    redacted = redact(message)
+    assert KEY not in redacted and redacted.count("[redacted key]") == 2
+    assert redact("nothing secret here") == "nothing secret here" and redact(None) is None

@@ -161,6 +161,15 @@ class RequestValidationError(RefbenchError):
         self.scene_id, self.failures = scene_id, failures
 
 
+class RemoteCallFailed(RefbenchError):
+    """A call to a remote API failed on every attempt it was allowed, or ran out of time; ``last`` is the last
+    error (its text never holds the API key)."""
+
+    def __init__(self, message: str, *, attempts: int, last: BaseException) -> None:
+        super().__init__(message)
+        self.attempts, self.last = attempts, last
+
+
 class GenerationError(RefbenchError):
     """The service refused a generation request, the operation failed, or polling ran out."""
 

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / "data")
     db_path: Path | None = None
     model_dir: Path | None = None
-    reports_dir: Path = Field(default=PROJECT_ROOT / "reports")
+    reports_dir: Path | None = None  # None: beside the workspace (see ``reports``)
     providers: list[str] | None = None  # None: CUDA when onnxruntime-gpu sees a GPU, else CPU
     max_image_pixels: int = Field(default=50_000_000, gt=0)  # decompression-bomb limit, checked from the header
     max_file_bytes: int = Field(default=100_000_000, gt=0)
@@ -47,8 +47,16 @@ class Settings(BaseSettings):
 
     @property
     def workspace_files(self) -> Path:
-        """Folder for originals (by hash) and every derived image, beside the database."""
-        return self.database.parent / "files"
+        """Folder for originals (by hash) and every derived image, beside the database (``files_of``)."""
+        return files_of(self.database)
+
+    @property
+    def reports(self) -> Path:
+        """Where reports and plots go: ``reports_dir``, else beside the workspace — ``reports/`` next to the data
+        folder for the default workspace (the project's ``reports/``), ``<folder of db_path>/reports`` otherwise."""
+        if self.reports_dir is not None:
+            return self.reports_dir
+        return self.database.parent / "reports" if self.db_path else self.data_dir.parent / "reports"
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -58,6 +66,12 @@ class Settings(BaseSettings):
     def for_database(self, db_path: Path | None) -> Settings:
         """These settings pointed at another workspace file (``None``: unchanged)."""
         return self if db_path is None else self.model_copy(update={"db_path": Path(db_path)})
+
+
+def files_of(database: Path) -> Path:
+    """The folder of a workspace's files: ``files/`` beside ``refbench.duckdb``, ``<stem>_files/`` beside any other
+    name, so that two workspaces in one folder never share (or overwrite) derived files."""
+    return database.parent / ("files" if database.name == "refbench.duckdb" else f"{database.stem}_files")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ pipeline reads their inputs from the registry and writes their results back.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Collection
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from refbench.assets.crops import save_scaled
+from refbench.ingest import printable
 from refbench.types import Asset, Detections, ImageRecord
 
 VEHICLES = {"bicycle", "car", "motorbike", "motorcycle", "aeroplane", "airplane", "bus", "train", "truck", "boat"}
@@ -25,6 +27,7 @@ MIN_ASSET_AREA_FRAC = 0.01
 # An image is a scene (ENV) when nothing in it dominates the frame.
 ENV_MAX_FACE_WIDTH_FRAC = 0.08
 ENV_MAX_OBJECT_AREA_FRAC = 0.25
+log = logging.getLogger(__name__)
 
 
 def asset_type_of(class_name: str) -> str | None:
@@ -90,15 +93,28 @@ def _mostly_inside(box: np.ndarray, others: list[np.ndarray], *, fraction: float
 
 
 def environment_assets(scenes: list[ImageRecord], *, tags: TagCounter, out_dir: Path) -> list[Asset]:
-    """One ENV asset per scene photo, shown by an upright scaled copy written to ``out_dir``."""
-    return [
-        Asset(
-            asset_id=record.image_id,
-            tag=tags.next(ASSET_PREFIX["environment"]),
-            asset_type="environment",
-            name=Path(record.file_name).stem.replace("_", " "),
-            crop_path=save_scaled(record.stored_path, out_dir / f"{record.image_id[:20]}.jpg"),
-            source_image_id=record.image_id,
+    """One ENV asset per scene photo, shown by an upright scaled copy written to ``out_dir``.
+
+    A photo whose copy cannot be made (its original damaged on disk since it was registered) gets no asset this
+    time, with a warning; the next run tries again.
+    """
+    assets = []
+    for record in scenes:
+        try:
+            crop = save_scaled(
+                record.stored_path, out_dir / f"{record.image_id[:20]}.jpg", orientation=record.exif_orientation
+            )
+        except (OSError, ValueError, SyntaxError) as error:  # Pillow's decoder errors
+            log.warning("no environment asset for %s: %s", printable(record.file_name), error)
+            continue
+        assets.append(
+            Asset(
+                asset_id=record.image_id,
+                tag=tags.next(ASSET_PREFIX["environment"]),
+                asset_type="environment",
+                name=Path(record.file_name).stem.replace("_", " "),
+                crop_path=crop,
+                source_image_id=record.image_id,
+            )
         )
-        for record in scenes
-    ]
+    return assets

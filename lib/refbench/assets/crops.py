@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
+
+from refbench.ingest.imaging import upright
 
 OBJECT_PADDING = 0.10
 FACE_PADDING = 0.30
@@ -27,23 +31,20 @@ def padded_box(xyxy: np.ndarray, *, padding: float, resolution_wh: tuple[int, in
 def save_crop(image_rgb: np.ndarray, xyxy: np.ndarray, path: Path, *, padding: float) -> Path:
     """Write the padded crop of ``xyxy`` from an RGB image (H, W, 3) to ``path`` (JPEG, q=95)."""
     left, top, right, bottom = padded_box(xyxy, padding=padding, resolution_wh=(image_rgb.shape[1], image_rgb.shape[0]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_rgb[top:bottom, left:right]).save(path, format="JPEG", quality=95)
-    return path
+    return _save_atomically(Image.fromarray(image_rgb[top:bottom, left:right]), path, format="JPEG", quality=95)
 
 
-def save_scaled(source: Path, path: Path, *, max_side: int = 1600) -> Path:
-    """Write an upright copy of an image file, at most ``max_side`` pixels on its long side.
+def save_scaled(source: Path, path: Path, *, orientation: int, max_side: int = 1600) -> Path:
+    """Write an upright copy of a registered image file, at most ``max_side`` pixels on its long side.
 
-    JPEG ``draft`` decodes straight at a reduced scale, several times faster than full decoding.
+    ``orientation`` is the EXIF orientation ingest applied (the same transform, not a second reading of the
+    EXIF). JPEG ``draft`` decodes straight at a reduced scale, several times faster than full decoding.
     """
     with Image.open(source) as image:
         image.draft("RGB", (max_side, max_side))
-        upright = ImageOps.exif_transpose(image).convert("RGB")
-    upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    upright.save(path, format="JPEG", quality=92)
-    return path
+        turned = upright(image, orientation).convert("RGB")
+    turned.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return _save_atomically(turned, path, format="JPEG", quality=92)
 
 
 def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) -> Path:
@@ -53,8 +54,21 @@ def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) ->
     small = cv2.resize(
         image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
+    return _save_atomically(Image.fromarray(small), path, format="JPEG", quality=88)
+
+
+def _save_atomically(image: Image.Image, path: Path, **params: object) -> Path:
+    """Write ``image`` to a temporary file beside ``path`` and rename it: a reader (or a run killed mid-write)
+    never sees half a file under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(small).save(path, format="JPEG", quality=88)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)  # noqa: SIM115
+    try:
+        with handle:
+            image.save(handle, **params)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -87,10 +101,8 @@ def contact_sheet(
         sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
         draw.text((x + 4, y + tile), f"{first_number + index}. {item.title}"[:32], fill="black", font=font)
         draw.text((x + 4, y + tile + 17), item.subtitle[:34], fill=(90, 90, 90), font=font)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # zlib level 1: half the encoding time of the default 6 for an 8% larger file of photos.
-    sheet.save(path, format="PNG", compress_level=1)
-    return path
+    return _save_atomically(sheet, path, format="PNG", compress_level=1)
 
 
 def contact_sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[Path]:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from refbench.clean import Cleaner, CleanResult
-from refbench.errors import InputError, ModelUnavailableError, OptionError
+from refbench.errors import GenerationError, InputError, ModelUnavailableError, OptionError
 from refbench.faces import FaceAnalyzer, largest_face
 from refbench.types import Asset
 
@@ -113,8 +113,13 @@ class GenerativeCleaner:
         prompt = CLEAN_SHEET_PROMPT.format(description=asset.description)
         start, best, out_dir = time.perf_counter(), -1.0, Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        path, problems = asset.crop_path, []  # the failed row points at the last sheet made, else at the crop
         for attempt in range(1, self.max_attempts + 1):
-            generated = self.generator.generate(prompt, reference_rgb)
+            try:
+                generated = self.generator.generate(prompt, reference_rgb)
+            except GenerationError as error:  # the service failed after its own retries: one attempt spent
+                problems.append(f"attempt {attempt}: {error}")
+                continue
             path = out_dir / f"{asset.tag}-tier3-{attempt}.png"
             Image.fromarray(generated).save(path)
             similarity = self.similarity(generated, reference)
@@ -143,12 +148,13 @@ class GenerativeCleaner:
             path,
             status="failed",
             prompt=prompt,
-            similarity=best,
+            similarity=best if best > -1.0 else None,
             threshold=self.threshold,
             attempts=self.max_attempts,
             cost=time.perf_counter() - start,
             cost_unit="s",
-            message=f"best ArcFace similarity {best:.3f} < threshold {self.threshold:.3f} after "
-            f"{self.max_attempts} attempts; fell back to tier {self.fallback.tier}",
+            message=f"best ArcFace similarity {max(best, 0):.3f} < threshold {self.threshold:.3f} after "
+            f"{self.max_attempts} attempts; fell back to tier {self.fallback.tier}"
+            + (f" ({'; '.join(problems)})" if problems else ""),
         )
         return [failed, *self.fallback.clean(asset, out_dir=out_dir)]

@@ -32,13 +32,28 @@ def settings_for(db: Path | None) -> Settings:
     return Settings().for_database(db)
 
 
+class RedactKeys(logging.Filter):
+    """Replaces any configured API key in a log record's message (third-party libraries log request errors)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from refbench.credentials import redact
+
+        record.msg, record.args = redact(record.getMessage()), ()
+        return True
+
+
 def run_cli() -> None:
-    """Run the app; project errors print one clear line and exit 1 instead of a traceback."""
+    """Run the app; project errors print one clear line and exit 1 instead of a traceback. No API key is ever
+    printed: errors and log lines pass through ``refbench.credentials.redact``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactKeys())
     try:
         app()
     except RefbenchError as error:
         from rich.markup import escape
 
-        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
+        from refbench.credentials import redact
+
+        console.print(f"[red]error:[/red] {escape(redact(str(error)))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from error

@@ -35,9 +35,15 @@ def clean(
     generator = None
     if tier == "generative":
         from refbench.generation.chain import GeminiImageGenerator
-        from refbench.generation.submit import make_client
+        from refbench.google_api import GoogleApiSettings, make_client
 
-        generator = GeminiImageGenerator(make_client(mode="gemini", base_url=base_url), model=gemini_model)
+        api = GoogleApiSettings(**({"base_url": base_url} if base_url else {}))  # else REFBENCH_GEMINI_BASE_URL
+        generator = GeminiImageGenerator(
+            make_client(mode="gemini", settings=api),
+            model=gemini_model,
+            policy=api.policy(),
+            limits=settings.image_limits,
+        )
     console.print(
         results_table(
             run_clean_sheets(settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model)

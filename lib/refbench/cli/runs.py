@@ -75,7 +75,9 @@ def report(
     db: Annotated[
         Path | None, typer.Option(help="Workspace to record the run in (default: db_path parameter).")
     ] = None,
-    reports_dir: Annotated[Path | None, typer.Option(help="Output folder (default: reports/).")] = None,
+    reports_dir: Annotated[
+        Path | None, typer.Option(help="Output folder (default: reports/ beside the workspace).")
+    ] = None,
 ) -> None:
     """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
     from refbench.pipelines.report import parse_parameters, run_report

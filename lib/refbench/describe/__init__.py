@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -121,10 +122,21 @@ def describe_concurrently(
     """Describe ``assets`` in ``describer.concurrency`` threads; yields (asset, result) as each finishes.
 
     A describer bug becomes an ``error`` result for that asset (the others go on); a refused key
-    (``ApiKeyRejected``) lets the calls in flight finish, starts no more, and propagates.
+    (``ApiKeyRejected``) lets the calls in flight finish, starts no more, and propagates. A describer with a
+    ``run_budget_s`` starts no call after that many seconds: the assets left get an ``error`` saying so.
     """
+    budget_end = time.monotonic() + getattr(describer, "run_budget_s", float("inf"))
+
+    def within_budget(asset: Asset) -> Description:
+        if time.monotonic() > budget_end:  # the run's time is spent: say so for this asset, start no call
+            reason = "the describe run's time budget is spent: not described (run `refbench describe` again)"
+            return Description(
+                "error", describer.backend, describer.model, describer.prompt_version, reason=reason, attempts=0
+            )
+        return describer.describe(asset)
+
     with ThreadPoolExecutor(max_workers=max(1, describer.concurrency), thread_name_prefix="describe") as pool:
-        futures = {pool.submit(describer.describe, asset): asset for asset in assets}
+        futures = {pool.submit(within_budget, asset): asset for asset in assets}
         done = as_completed(futures)
         if progress:
             from tqdm import tqdm

@@ -59,16 +59,24 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+MIN_FACE_SIDE_PX = 16  # no detector finds a face in fewer pixels; ArcFace itself looks at 112 px
+MAX_ASPECT = 40  # past 40:1, fitting the image into a 640 px detector input leaves < 16 px for a face
+
+
 def analyze_with_margin(
     analyze: Callable[[np.ndarray], Detections], image_rgb: np.ndarray, *, small_side: int = 256, margin: float = 0.5
 ) -> Detections:
     """Run ``analyze``; when a small image yields no face, retry on a copy with a grey border.
 
     Tightly cropped headshots (e.g. 112×112 aligned faces) fill the whole frame, which face
-    detectors trained on scenes miss. Boxes and landmarks are mapped back to the original.
+    detectors trained on scenes miss. Boxes and landmarks are mapped back to the original. Images too thin
+    or too small to hold a detectable face (1×20000) have none, without asking a detector that would fail
+    to resize them.
     """
-    faces = analyze(image_rgb)
     height, width = image_rgb.shape[:2]
+    if min(height, width) < MIN_FACE_SIDE_PX or max(height, width) > MAX_ASPECT * min(height, width):
+        return Detections.empty()
+    faces = analyze(image_rgb)
     if len(faces) or max(height, width) > small_side:
         return faces
     pad = round(margin * max(height, width))

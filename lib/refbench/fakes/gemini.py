@@ -4,8 +4,10 @@ The real google-genai SDK talks to it over HTTP (``HttpOptions(base_url=fake.url
 3.4 in Gemini API mode posts to ``/v1/models/{model}:generateContent`` (verified), older versions to
 ``/v1beta/...``: both are served. Answers look like recorded API responses, including
 ``usageMetadata`` with token counts computed the way Gemini 2.x counts them (258 tokens per image
-tile), and can be told to fail: HTTP 429/500/503, a safety stop, a blocked prompt, or malformed
-JSON text. Every request is kept (path, model, the ``x-goog-api-key`` it carried, body).
+tile), and can be told to fail: HTTP 429/500/503, a safety stop, a blocked prompt, malformed JSON
+text; or like a broken endpoint: trickle the body a byte at a time, never answer, send a body without
+end, send HTML, redirect to another origin, echo the API key in an error, reset the connection. Every
+request is kept (path, model, the ``x-goog-api-key`` it carried, body).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from PIL import Image
 
 FAILURE_KINDS = ("429", "500", "503", "safety", "prompt_blocked", "malformed")
+# Failures of the connection rather than of the answer: what a hostile or broken endpoint does.
+TRANSPORT_KINDS = ("trickle", "hang", "huge", "html", "redirect", "echo_key", "reset")
 _PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
 _TYPE_MARKER = re.compile(r"ASSET TYPE: (\w+)")
 IMAGE_TILE_TOKENS = 258  # Gemini 2.x: an image <= 384 px both sides, or each 768x768 tile of a larger one
@@ -128,8 +132,9 @@ class Rule:
     match: str | None = None  # substring of the request's text parts; None matches every request
 
     def __post_init__(self) -> None:
-        if self.kind not in FAILURE_KINDS:
-            raise ValueError(f"unknown failure kind {self.kind!r}; known: {', '.join(FAILURE_KINDS)}")
+        if self.kind not in FAILURE_KINDS + TRANSPORT_KINDS:
+            known = ", ".join(FAILURE_KINDS + TRANSPORT_KINDS)
+            raise ValueError(f"unknown failure kind {self.kind!r}; known: {known}")
 
 
 @dataclass
@@ -168,12 +173,17 @@ class FakeGemini:
     retry_delay_s: float = 0.05
     latency_s: float = 0.0
     accepted_keys: tuple[str, ...] | None = None
+    trickle_every_s: float = 0.5  # "trickle": one byte of body this often
+    stall_s: float = 60.0  # "trickle" and "hang" give up after this long (or when the client goes away)
+    huge_bytes: int = 300 * 1024 * 1024  # "huge": the body it promises and streams
+    redirect_to: str = ""  # "redirect": the other origin (base URL) it sends the client to
     rules: list[Rule] = field(default_factory=list)
     requests: list[ReceivedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._stopped = threading.Event()
         self.in_flight = self.max_in_flight = 0
 
     @property
@@ -203,6 +213,7 @@ class FakeGemini:
 
     def stop(self) -> None:
         """Stop listening."""
+        self._stopped.set()  # stalled handlers stop waiting
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -380,6 +391,10 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
                     },
                 )
             request.answered = fake.choose(request.text)
+            if request.answered in TRANSPORT_KINDS:
+                with fake._lock:
+                    fake.requests.append(request)
+                return self._misbehave(request.answered, key)
             with fake._lock:
                 fake.requests.append(request)
                 fake.in_flight += 1
@@ -402,6 +417,49 @@ def _handler(fake: FakeGemini) -> type[BaseHTTPRequestHandler]:
                 with fake._lock:
                     fake.in_flight -= 1
             self._send(status, payload)
+
+        def _misbehave(self, kind: str, key: str) -> None:
+            try:
+                if kind == "redirect":
+                    self.send_response(307)
+                    self.send_header("location", fake.redirect_to.rstrip("/") + self.path)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                elif kind == "html":
+                    data = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                    self.send_response(200)
+                    self.send_header("content-type", "text/html")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                elif kind == "echo_key":
+                    message = f"backend error while checking key {key}: try again"
+                    self._send(500, {"error": {"code": 500, "status": "INTERNAL", "message": message}})
+                elif kind == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                elif kind == "hang":
+                    fake._stopped.wait(fake.stall_s)
+                    self.close_connection = True
+                else:  # trickle, huge: a body that never ends in time, or never ends small
+                    size = fake.huge_bytes if kind == "huge" else 10_000
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json; charset=UTF-8")
+                    self.send_header("content-length", str(size))
+                    self.end_headers()
+                    self._stream(kind, size)
+            except OSError:
+                pass  # the client hung up: what a bounded client does
+
+        def _stream(self, kind: str, size: int) -> None:
+            start, sent = time.monotonic(), 0
+            chunk = b" " * (1 if kind == "trickle" else 1024 * 1024)
+            while sent < size and time.monotonic() - start < fake.stall_s and not fake._stopped.is_set():
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                sent += len(chunk)
+                if kind == "trickle":
+                    fake._stopped.wait(fake.trickle_every_s)
 
         def _send(self, status: int, payload: dict[str, Any] | bytes) -> None:
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -44,12 +44,14 @@ class FakeVeo:
         pending_polls: Polls answered ``done: false`` before the result.
         fail_submit: HTTP status returned by the next ``fail_submit_times`` submits (e.g. 503, 400).
         fail_operation: Error message ending the operation instead of videos.
+        reset_submits: Submits whose connection is reset (closed without an answer), like a dropped link.
     """
 
     pending_polls: int = 1
     fail_submit: int | None = None
     fail_submit_times: int = 1
     fail_operation: str | None = None
+    reset_submits: int = 0  # the next N submits get their connection closed without an answer
     videos_per_request: int = 1
     requests: list[ReceivedRequest] = field(default_factory=list)
     polls: dict[str, int] = field(default_factory=dict)
@@ -85,6 +87,14 @@ class FakeVeo:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def take_reset(self) -> bool:
+        """Whether this submit's connection is to be reset (counts one down)."""
+        with self._lock:
+            if self.reset_submits > 0:
+                self.reset_submits -= 1
+                return True
+        return False
 
     def submit(self, model: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Answer a predictLongRunning call: a new operation, or the configured failure."""
@@ -137,6 +147,10 @@ def _handler(fake: FakeVeo) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             fake.requests.append(ReceivedRequest(path, self.headers.get("x-goog-api-key"), body))
             if match := _SUBMIT.match(path):
+                if fake.take_reset():
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self._send(*fake.submit(match.group(2), body))
             elif _FETCH.match(path):
                 self._send(*fake.fetch(body))

@@ -15,6 +15,7 @@ from refbench.generation.veo import (
 )
 from refbench.select.scenes import SceneSpec
 from refbench.select.selection import Selection, select_references
+from refbench.settings import ImageLimits
 from refbench.types import AssetSet
 
 
@@ -27,6 +28,7 @@ class PlanOptions:
     max_refs: int = 3
     max_side: int = MAX_REFERENCE_SIDE
     max_inline_bytes: int = DEFAULT_INLINE_BUDGET_BYTES
+    limits: ImageLimits = ImageLimits()  # every image that goes into a request is decoded within these
 
 
 @dataclass
@@ -61,6 +63,7 @@ def plan_scene(scene: SceneSpec, assets: AssetSet, *, options: PlanOptions) -> S
         model=options.model,
         max_side=options.max_side,
         descriptions=prompt_descriptions(selection, assets),
+        limits=options.limits,
     )
     checks = validate_veo_request(request, max_side=options.max_side, max_inline_bytes=options.max_inline_bytes)
     return ScenePlan(scene, selection, request, checks)

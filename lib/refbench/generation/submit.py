@@ -1,8 +1,9 @@
 """Submitting a validated Veo request with the real google-genai SDK and polling it to the end.
 
 google-genai 3.4 sends ``generate_videos`` only in Vertex mode (``POST .../{model}:predictLongRunning``,
-then ``POST .../{model}:fetchPredictOperation``); the API key comes from the environment, never from
-settings, and never reaches logs or the database.
+then ``POST .../{model}:fetchPredictOperation``). The client comes from ``refbench.google_api.make_client``
+(bounded requests, no request to another origin) and every call — the submit and each poll — goes through
+the shared retry policy; whatever still fails is a ``GenerationError`` whose text never holds the key.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refbench.credentials import resolve_api_key
-from refbench.errors import GenerationError, OptionError
+from refbench.errors import GenerationError, OptionError, RemoteCallFailed
 from refbench.generation.veo import VeoRequest, ensure_valid, to_sdk
+from refbench.google_api import GoogleApiSettings, RefusedRedirect, ResponseTooLarge, RetryPolicy, error_text
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +31,18 @@ class SubmitResult:
     polls: int = 0
 
 
-def make_client(*, mode: str, api_key: str | None = None, base_url: str | None = None) -> Any:
-    """A google-genai client for ``mode`` ('gemini' or 'vertex'); key from the environment when not given."""
-    from google import genai
-    from google.genai import types
-
-    key = api_key or resolve_api_key()
-    options = types.HttpOptions(base_url=base_url) if base_url else None
-    return genai.Client(api_key=key, vertexai=mode == "vertex", http_options=options)
-
-
-def _retrying(call: Any, *, retries: int, backoff_s: float) -> Any:
-    """Run ``call`` retrying transient API errors (429, 5xx) with exponential backoff."""
+def _api_call(policy: RetryPolicy, function: Any, *, what: str) -> Any:
+    """One SDK call under the retry policy; every failure becomes a ``GenerationError`` saying what failed."""
     from google.genai import errors
 
-    for attempt in range(retries + 1):
-        try:
-            return call()
-        except errors.APIError as error:
-            transient = error.code == 429 or (error.code or 0) >= 500
-            if not transient or attempt == retries:
-                raise GenerationError(f"API error {error.code}: {error.message}") from error
-            log.warning("transient API error %s, retry %d/%d", error.code, attempt + 1, retries)
-            time.sleep(backoff_s * 2**attempt)
-    raise AssertionError("unreachable")
+    try:
+        return policy.call(function)
+    except RemoteCallFailed as error:
+        raise GenerationError(f"{what}: {error}") from error
+    except errors.APIError as error:
+        raise GenerationError(f"{what}: API error {error_text(error)}") from error
+    except (RefusedRedirect, ResponseTooLarge) as error:
+        raise GenerationError(f"{what}: {error_text(error)}") from error
 
 
 def submit_veo(
@@ -63,15 +52,16 @@ def submit_veo(
     out_dir: Path,
     poll_interval_s: float = 10.0,
     max_polls: int = 60,
-    retries: int = 3,
-    backoff_s: float = 2.0,
+    policy: RetryPolicy | None = None,
 ) -> SubmitResult:
     """Validate, submit, poll (at most ``max_polls`` times) and write each returned video as a new file.
 
     Raises:
         RequestValidationError: a pre-flight check failed (nothing was sent).
-        GenerationError: the service refused it, the operation reported an error, or polling ran out.
+        GenerationError: the service refused it, the connection failed on every attempt, the operation
+            reported an error, or polling ran out.
     """
+    policy = policy or GoogleApiSettings().policy()
     ensure_valid(request)
     if not client.vertexai:
         raise OptionError(
@@ -79,17 +69,19 @@ def submit_veo(
             "mode='vertex' and use a Vertex client"
         )
     source, config = to_sdk(request)
-    operation = _retrying(
+    operation = _api_call(
+        policy,
         lambda: client.models.generate_videos(model=request.model, source=source, config=config),
-        retries=retries,
-        backoff_s=backoff_s,
+        what=f"submitting scene {request.scene_id}",
     )
     result = SubmitResult(operation_name=operation.name or "")
     while not operation.done:
         if result.polls >= max_polls:
             raise GenerationError(f"operation {operation.name} not done after {max_polls} polls")
         time.sleep(poll_interval_s)
-        operation = _retrying(lambda op=operation: client.operations.get(op), retries=retries, backoff_s=backoff_s)
+        operation = _api_call(
+            policy, lambda op=operation: client.operations.get(op), what=f"polling operation {operation.name}"
+        )
         result.polls += 1
     if operation.error:
         raise GenerationError(f"operation {operation.name} failed: {operation.error}")

@@ -24,9 +24,11 @@ from typing import Any
 
 from PIL import Image
 
-from refbench.errors import RequestValidationError
+from refbench.errors import ImageRejected, InputError, RequestValidationError
+from refbench.ingest import load_image_rgb
 from refbench.select.scenes import SceneSpec
 from refbench.select.selection import Selection
+from refbench.settings import ImageLimits
 
 VEO_31_MODEL = "veo-3.1-generate-preview"
 MODES = ("gemini", "vertex")
@@ -125,11 +127,24 @@ class VeoRequest:
 
 
 def load_request_image(
-    path: Path, *, max_side: int = MAX_REFERENCE_SIDE, tag: str | None = None, gcs_uri: str | None = None
+    path: Path,
+    *,
+    max_side: int = MAX_REFERENCE_SIDE,
+    tag: str | None = None,
+    gcs_uri: str | None = None,
+    limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
 ) -> RequestImage:
-    """Read an image file, shrink it to ``max_side`` on its long side and encode it as JPEG (never upscale)."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    """Read an image file within the ingest limits, shrink it to ``max_side`` on its long side and encode it as
+    JPEG (never upscale).
+
+    Raises:
+        InputError: the file is missing, no image, or over the limits (nothing leaves the machine).
+    """
+    try:
+        rgb = Image.fromarray(load_image_rgb(Path(path), limits=limits))
+    except ImageRejected as error:
+        hint = " (a derived file: `refbench manifest` makes it again)" if not Path(path).exists() and tag else ""
+        raise InputError(f"{path} cannot go into a request: {error.reason}{hint}") from error
     rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if gcs_uri:
         return RequestImage("image/jpeg", rgb.size, gcs_uri=gcs_uri, source_path=Path(path), tag=tag)
@@ -148,6 +163,7 @@ def build_veo_request(
     gcs_uris: dict[str, str] | None = None,
     extra_config: dict[str, Any] | None = None,
     descriptions: dict[str, str] | None = None,
+    limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
 ) -> VeoRequest:
     """Turn a scene and its chosen references into a Veo request (validate it with ``validate_veo_request``).
 
@@ -164,11 +180,11 @@ def build_veo_request(
     """
     gcs_uris = gcs_uris or {}
     references = [
-        load_request_image(s.image_path, max_side=max_side, tag=s.tag, gcs_uri=gcs_uris.get(s.tag))
+        load_request_image(s.image_path, max_side=max_side, tag=s.tag, gcs_uri=gcs_uris.get(s.tag), limits=limits)
         for s in (selection.chosen if selection else [])
     ]
-    first = load_request_image(scene.first_frame, max_side=max_side) if scene.first_frame else None
-    last = load_request_image(scene.last_frame, max_side=max_side) if scene.last_frame else None
+    first = load_request_image(scene.first_frame, max_side=max_side, limits=limits) if scene.first_frame else None
+    last = load_request_image(scene.last_frame, max_side=max_side, limits=limits) if scene.last_frame else None
     has_images = bool(references or first or last)
     duration = scene.duration_seconds or 8
     config = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Container
 from dataclasses import dataclass
@@ -35,28 +36,99 @@ class Known:
     source_path: Path
 
 
-def list_files(folder: Path) -> list[Path]:
-    """Every regular, non-hidden file under ``folder``, sorted by path."""
+@dataclass(frozen=True)
+class FolderScan:
+    """What a folder holds: candidate files (sorted) and what was skipped, each with a reason."""
+
+    files: list[Path]
+    skipped: list[Rejection]
+
+
+def scan_folder(folder: Path) -> FolderScan:
+    """Every non-hidden file under ``folder``; unreadable sub-folders and special files (pipes, sockets,
+    devices — never opened, a pipe would block) are reported, not silently dropped.
+
+    Raises:
+        InputNotFound: ``folder`` is not a folder.
+    """
     if not folder.is_dir():
         raise InputNotFound(f"{folder} is not a folder")
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if not any(part.startswith(".") for part in p.relative_to(folder).parts) and (p.is_file() or p.is_symlink())
-    )
+    files: list[Path] = []
+    skipped: list[Rejection] = []
+
+    def unreadable(error: OSError) -> None:
+        reason = f"cannot list the folder: {error.strerror or error}"
+        skipped.append(Rejection(Path(error.filename or folder), "unreadable_folder", reason, None, None))
+
+    for root, folders, names in os.walk(folder, onerror=unreadable):
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            try:
+                mode = path.stat().st_mode  # follows symlinks
+            except OSError:
+                files.append(path)  # a broken link: reading it says why
+                continue
+            if stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                skipped.append(
+                    Rejection(path, "not_a_file", "not a regular file (a pipe, socket or device)", None, None)
+                )
+    return FolderScan(sorted(files), skipped)
 
 
-def store_original(data: bytes, image_id: str, suffix: str, originals_dir: Path) -> Path:
-    """Copy original bytes into the workspace by content hash, read-only; existing copies are kept."""
-    target = originals_dir / image_id[:2] / f"{image_id}{suffix.lower()}"
+def list_files(folder: Path) -> list[Path]:
+    """The candidate files of ``scan_folder``."""
+    return scan_folder(folder).files
+
+
+FORMAT_SUFFIX = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "TIFF": ".tif",
+    "WEBP": ".webp",
+    "AVIF": ".avif",
+    "PPM": ".ppm",
+    "JPEG2000": ".jp2",
+}
+
+
+def store_original(data: bytes, image_id: str, file_format: str, originals_dir: Path) -> Path:
+    """Copy original bytes into the workspace by content hash, read-only; existing copies are kept.
+
+    The copy is named by its hash and its decoded format, never by the user's file name (which may be
+    too long for the file system, or not text at all).
+    """
+    target = originals_dir / image_id[:2] / f"{image_id}{FORMAT_SUFFIX.get(file_format, '.img')}"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o444)
-    Path(tmp.name).replace(target)
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".incoming-", delete=False)  # noqa: SIM115
+    try:
+        with handle:
+            handle.write(data)
+        os.chmod(handle.name, 0o444)
+        Path(handle.name).replace(target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)  # no half-copied original is ever left behind
+        raise
     return target
+
+
+def printable(path: Path | str) -> str:
+    """A file name safe for one log line: undecodable bytes and control characters (newlines) escaped."""
+    text = storable(path)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def storable(path: Path | str) -> str:
+    """A path as valid UTF-8 text: bytes that are not UTF-8 become ``\\xNN`` escapes."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 def ingest_file(
@@ -74,10 +146,10 @@ def ingest_file(
             return Known(image_id, path)
         decoded = decode_image(data, max_pixels=limits.max_pixels)
     except ImageRejected as rejected:
-        log.warning("rejected %s: %s", path, rejected.reason)
+        log.warning("rejected %s: %s", printable(path), rejected.reason)
         digest = sha256_bytes(data) if data else None
         return Rejection(path, rejected.code, rejected.reason, len(data) if data else None, digest)
-    stored = store_original(data, image_id, path.suffix, originals_dir)
+    stored = store_original(data, image_id, decoded.format, originals_dir)
     height, width = decoded.image_rgb.shape[:2]
     record = ImageRecord(
         image_id,

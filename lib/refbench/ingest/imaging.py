@@ -1,21 +1,27 @@
-"""Reading user files into upright 8-bit RGB arrays, or a precise reason why not."""
+"""Reading user files into upright 8-bit RGB arrays, or a precise reason why not.
+
+Every failure of a decoder on untrusted bytes is a rejection with a code, never an exception that stops a
+run: Pillow's plugins raise OSError, SyntaxError, ValueError, RuntimeError (AVIF), struct errors... Pillow's
+process-wide pixel limit is left alone; our own (the settings') is checked from the header before decoding.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from refbench.errors import ImageRejected
 
 Image.init()  # register every bundled decoder, so ACCEPTED_FORMATS can name them
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is a rejection, never a half-grey image
-Image.MAX_IMAGE_PIXELS = None  # our own pixel limit is checked from the header, before decoding
 _ALPHA_BACKGROUND_RGB = (255, 255, 255)
 # Only these decoders are tried: fewer parsers face untrusted files, and plugins other packages
 # register (Ultralytics adds a HEIF opener that needs a module absent here) cannot hijack the probe.
@@ -23,6 +29,17 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "AVIF", "PPM", 
 # Pillow's own opener, kept before anything can monkey-patch it (importing Ultralytics replaces
 # Image.open with one that tries to pip-install pi-heif on every unidentified file).
 PIL_OPEN = Image.open
+EXIF_ORIENTATION_TAG = 0x0112
+# EXIF orientation → the transpose that makes the image upright (the EXIF 2.3 table, as Pillow applies it).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 @dataclass(frozen=True)
@@ -32,7 +49,7 @@ class DecodedImage:
     image_rgb: np.ndarray
     format: str
     mode: str
-    exif_orientation: int
+    exif_orientation: int  # the orientation applied (1 when absent or unusable)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -41,63 +58,100 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def read_file(path: Path, *, max_file_bytes: int) -> bytes:
-    """Read a whole input file, turning every I/O failure into an ``ImageRejected``."""
+    """Read a whole regular file, turning every I/O failure into an ``ImageRejected``.
+
+    The file is opened without blocking and checked to be a regular file before anything is read (a FIFO
+    swapped in for a photo must not hang the run), and no more than ``max_file_bytes`` + 1 bytes are read
+    whatever its size said a moment before (a file growing while it is read).
+    """
     try:
-        size = path.stat().st_size
-        if size == 0:
-            raise ImageRejected("empty_file", "the file is empty (0 bytes)")
-        if size > max_file_bytes:
-            raise ImageRejected("file_too_large", f"{size} bytes exceeds the limit of {max_file_bytes} bytes")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except PermissionError as error:
         raise ImageRejected("unreadable", f"permission denied: {error.strerror}") from error
-    except IsADirectoryError as error:
-        raise ImageRejected("unreadable", "is a directory") from error
     except OSError as error:
         raise ImageRejected("unreadable", f"cannot read the file: {error.strerror or error}") from error
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageRejected("unreadable", "is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageRejected("not_a_file", "not a regular file (a pipe, socket or device)")
+        if info.st_size > max_file_bytes:
+            raise ImageRejected("file_too_large", f"{info.st_size} bytes exceeds the limit of {max_file_bytes} bytes")
+        try:
+            data = handle.read(max_file_bytes + 1)
+        except OSError as error:
+            raise ImageRejected("unreadable", f"cannot read the file: {error.strerror or error}") from error
+    if not data:
+        raise ImageRejected("empty_file", "the file is empty (0 bytes)")
+    if len(data) > max_file_bytes:
+        raise ImageRejected("file_too_large", f"more than {max_file_bytes} bytes (it grew while being read)")
+    return data
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     """Decode image bytes into upright 8-bit RGB.
 
-    EXIF orientation is applied; CMYK, palette, 16-bit, float and alpha images are
-    converted (alpha composited on white). The pixel limit is checked from the
-    header before any pixel is decoded (decompression bombs).
+    EXIF orientation is applied when it is a valid value (1-8); CMYK, palette, 16-bit, float and alpha
+    images are converted (alpha composited on white). The pixel limit is checked from the header before
+    any pixel is decoded (decompression bombs).
 
     Raises:
-        ImageRejected: with code ``not_an_image``, ``zero_size``, ``too_many_pixels``,
-            ``truncated`` or ``decode_error``.
+        ImageRejected: with code ``not_an_image``, ``zero_size``, ``too_many_pixels``, ``truncated`` or
+            ``decode_error``.
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = PIL_OPEN(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            warnings.simplefilter("ignore")  # Pillow warns about damaged metadata; the pixels decide
+            image = _open(data)
+            file_format, mode = image.format or "unknown", image.mode
+            _check_size(image.size, max_pixels=max_pixels)
+            image.load()  # before EXIF: a PNG's EXIF may follow its pixels, and reading it must not hide a failed load
+            orientation = exif_orientation(image)
+            rgb = to_rgb8(upright(image, orientation))
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageRejected("too_many_pixels", f"over Pillow's decompression-bomb limit: {error}") from error
+    except Exception as error:  # noqa: BLE001 - any decoder failure on untrusted bytes is a rejection, not a crash
+        raise ImageRejected(_failure_code(error), f"cannot decode: {type(error).__name__}: {error}") from error
+    return DecodedImage(image_rgb=rgb, format=file_format, mode=mode, exif_orientation=orientation)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return PIL_OPEN(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as error:
         if (size := _header_size(data)) is not None:
             if 0 in size:
                 raise ImageRejected("zero_size", f"image header declares zero size ({size[0]}x{size[1]})") from error
             raise ImageRejected("decode_error", "image signature found but the header is invalid") from error
         raise ImageRejected("not_an_image", "not a recognised image format") from error
-    except Exception as error:  # noqa: BLE001 - any decoder failure is a rejection, not a crash
-        raise ImageRejected(_failure_code(error), f"cannot open: {error}") from error
-    width, height = image.size
+
+
+def _check_size(size: tuple[int, int], *, max_pixels: int) -> None:
+    width, height = size
     if width <= 0 or height <= 0:
         raise ImageRejected("zero_size", f"image has zero size ({width}x{height})")
     if width * height > max_pixels:
         raise ImageRejected(
             "too_many_pixels", f"{width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
         )
-    file_format, mode = image.format or "unknown", image.mode
-    orientation = int(image.getexif().get(0x0112, 1) or 1)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The image's EXIF orientation when it is a whole number 1-8; else 1 (text, bytes, 6.5, x/0 are ignored)."""
     try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        rgb = to_rgb8(image)
-    except OSError as error:
-        raise ImageRejected(_failure_code(error), f"cannot decode pixels: {error}") from error
-    except (ValueError, SyntaxError) as error:
-        raise ImageRejected("decode_error", f"cannot decode pixels: {error}") from error
-    return DecodedImage(image_rgb=rgb, format=file_format, mode=mode, exif_orientation=orientation)
+        value = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+        number = float(value) if not isinstance(value, (str, bytes, bool)) else 0.0  # a SHORT, or an EXIF rational
+    except Exception:  # noqa: BLE001 - unreadable EXIF means no orientation, not a rejection
+        return 1
+    return int(number) if number.is_integer() and 1 <= number <= 8 else 1
+
+
+def upright(image: Image.Image, orientation: int) -> Image.Image:
+    """``image`` turned upright for an EXIF ``orientation`` (1-8): exactly the transform that is recorded."""
+    return image.transpose(UPRIGHT[orientation]) if orientation in UPRIGHT else image
 
 
 def _failure_code(error: Exception) -> str:

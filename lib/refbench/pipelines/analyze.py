@@ -9,6 +9,7 @@ read-only workspace copy (a record pickles in bytes, a decoded image in megabyte
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from refbench.settings import ImageLimits, Settings
 from refbench.types import Detections, ImageAnalysis, ImageRecord, face_row_id, object_row_id
 
 STAGES = ("objects", "faces")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def record(results: list[BenchResult], *, settings: Settings) -> Path:
         ]
     with Workspace.open(settings) as ws, ws.runs.track("bench", {"sizes": [r.n_images for r in results]}) as run:
         run.log_many(metrics)
-    return write_report(results, settings.reports_dir / "bench.md", run_id=run.run_id)
+    return write_report(results, settings.reports / "bench.md", run_id=run.run_id)
 
 
 def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path:
@@ -213,7 +213,7 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
 
     results = run_benchmark(settings=Settings())
-    Console().print(Path(Settings().reports_dir / "bench.md").read_text())
+    Console().print(Path(Settings().reports / "bench.md").read_text())
     del results
 
 

@@ -161,7 +161,7 @@ def run_calibration(
         outcome.manifest_clusters = workspace_cluster_scores(ws, identities, face_model=analyzer.name)
         outcome.plots = save_calibration_plots(
             calibration,
-            settings.reports_dir / "calibration",
+            settings.reports / "calibration",
             threshold=calibration.recommended_threshold,
             sweep=outcome.sweep,
         )

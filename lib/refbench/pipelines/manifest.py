@@ -8,6 +8,7 @@ because DuckDB has a single writer.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from refbench.assets import (
     ENV_MAX_FACE_WIDTH_FRAC,
     ENV_MAX_OBJECT_AREA_FRAC,
@@ -24,9 +26,16 @@ from refbench.assets import (
     environment_assets,
     object_assets,
 )
-from refbench.assets.crops import SheetItem, contact_sheet_pages
+from refbench.assets.crops import (
+    FACE_PADDING,
+    OBJECT_PADDING,
+    SheetItem,
+    contact_sheet_pages,
+    save_crop,
+    save_scaled,
+)
 from refbench.identity import build_identities
-from refbench.ingest import Known, LoadedImage, ingest_file, list_files
+from refbench.ingest import Known, LoadedImage, ingest_file, load_image_rgb, printable, scan_folder
 from refbench.pipelines.analyze import (
     STAGES,
     Backends,
@@ -40,14 +49,16 @@ from refbench.pipelines.analyze import (
 from refbench.pipelines.common import face_threshold
 from refbench.registry import Workspace
 from refbench.registry.images import ImageWriter
-from refbench.settings import Settings
+from refbench.settings import ImageLimits, Settings
 from refbench.types import ImageAnalysis, Metric, Rejection
 
 __all__ = ["Backends", "ManifestOptions", "ManifestSummary", "load_backends", "run_manifest", "shared_backends"]
 
 log = logging.getLogger(__name__)
+HEARTBEAT_S = 60  # how often a long run says it is alive (runs of other hosts are judged by it)
 
-MapImages = Callable[[Callable[[ImageWork], ImageAnalysis], Iterable[ImageWork]], Iterable[ImageAnalysis]]
+Analysis = ImageAnalysis | Rejection
+MapImages = Callable[[Callable[[ImageWork], Analysis], Iterable[ImageWork]], Iterable[Analysis]]
 
 
 @dataclass
@@ -69,6 +80,7 @@ class ManifestSummary:
     execution_provider: str = ""
     threshold: float = 0.0
     threshold_source: str = ""
+    files_restored: int = 0  # derived files that were missing from disk and were made again
 
     def metrics(self) -> list[Metric]:
         """The run-level metrics of this summary."""
@@ -79,6 +91,7 @@ class ManifestSummary:
             Metric("rejected_new", self.rejected_new, "files"),
             Metric("faces", self.faces, "faces"),
             Metric("identities", self.identities, "identities"),
+            Metric("files_restored", self.files_restored, "files"),
             *[Metric(f"assets_{k}", v, "assets") for k, v in self.assets_by_type.items()],
             *[Metric(f"seconds_{k}", v, "s") for k, v in self.seconds.items()],
         ]
@@ -107,7 +120,8 @@ def run_manifest(
         extra_parameters: more run parameters to record (e.g. which orchestrator ran it).
     """
     options = options.resolved(settings)
-    files = list_files(photos_dir)  # a missing folder fails here, before a workspace is created
+    scan = scan_folder(photos_dir)  # a missing folder fails here, before a workspace is created
+    files = scan.files
     start = time.perf_counter()
     providers = tuple(settings.providers) if settings.providers else None
     backends = backends or shared_backends(options, model_dir=settings.models, providers=providers)
@@ -128,12 +142,15 @@ def run_manifest(
             summary = ManifestSummary(
                 run.run_id,
                 ws.path,
-                files_seen=len(files),
+                files_seen=len(files) + sum(r.code == "not_a_file" for r in scan.skipped),
                 execution_provider=provider,
                 threshold=threshold.value,
                 threshold_source=threshold.source,
             )
             summary.seconds["load_models"] = load_seconds
+            images_before = ws.images.count()
+            for skipped in scan.skipped:
+                summary.rejected_new += ws.rejections.add(skipped, run_id=run.run_id)
             listed: Iterable[Path] = files
             if progress:
                 from tqdm import tqdm
@@ -143,10 +160,18 @@ def run_manifest(
             analyzer = ImageAnalyzer(
                 options, settings.models, ws.files_dir, settings.image_limits, providers=providers, backends=backends
             )
+            beat = time.monotonic()
             with ws.images.writer(run_id=run.run_id) as writer:
                 for analysis in map_images(analyzer, work):
-                    record_analysis(writer, analysis, summary)
-            finish_manifest(ws, summary, options=options)
+                    if time.monotonic() - beat > HEARTBEAT_S:
+                        run.heartbeat()
+                        beat = time.monotonic()
+                    if isinstance(analysis, Rejection):
+                        summary.rejected_new += ws.rejections.add(analysis, run_id=run.run_id)
+                    else:
+                        record_analysis(writer, analysis, summary)
+            finish_manifest(ws, summary, options=options, limits=settings.image_limits)
+            summary.images_new = summary.images_total - images_before  # registered, not merely read
             run.log_many(summary.metrics())
     return summary
 
@@ -177,7 +202,6 @@ def pending_work(
         if not stages:
             continue
         if isinstance(item, LoadedImage):
-            summary.images_new += 1
             registered[image_id] = path
             work = ImageWork(item.record, stages, item.image_rgb)
         else:
@@ -201,7 +225,7 @@ def record_analysis(writer: ImageWriter, analysis: ImageAnalysis, summary: Manif
     summary.seconds["register"] += time.perf_counter() - start
 
 
-def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: ManifestOptions) -> None:
+def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: ManifestOptions, limits: ImageLimits) -> None:
     """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, counts.
 
     One transaction: identities are deleted and rewritten, and assets must follow them.
@@ -217,9 +241,28 @@ def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: Manifes
         summary.assets_by_type = ws.assets.counts_by_type()
         summary.contact_sheet = write_contact_sheet(ws, run_id=summary.run_id)
         summary.seconds["assets"] += time.perf_counter() - start
+    summary.files_restored = restore_missing_files(ws, limits=limits)
     summary.images_total = ws.images.count()
     summary.rejected_total = ws.rejections.count()
     summary.faces = ws.faces.count(options.face_model)
+
+
+def restore_missing_files(ws: Workspace, *, limits: ImageLimits) -> int:
+    """Make again every crop or scaled copy the registry refers to that is gone from disk (deleted by hand, lost
+    with a disk); each comes from the image's read-only original exactly as the first time. Returns how many."""
+    missing = [f for f in ws.images.derived_files() if not f.path.is_file()]
+    records = {r.image_id: r for r in ws.images.list()} if missing else {}
+    for image_id, files in itertools.groupby(missing, key=lambda f: f.image_id):
+        record = records[image_id]
+        image = load_image_rgb(record.stored_path, limits=limits)
+        for derived in files:
+            if derived.kind == "environment":
+                save_scaled(record.stored_path, derived.path, orientation=record.exif_orientation)
+            else:
+                padding = FACE_PADDING if derived.kind == "face" else OBJECT_PADDING
+                save_crop(image, np.asarray(derived.xyxy), derived.path, padding=padding)
+            log.warning("restored the missing %s file %s", derived.kind, printable(derived.path))
+    return len(missing)
 
 
 def register_assets(ws: Workspace, *, options: ManifestOptions) -> None:

@@ -6,12 +6,14 @@ The CLI (``refbench plan``) and notebook 03 call these functions; nothing here p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from refbench.credentials import redact
 from refbench.errors import OptionError, RefbenchError
 from refbench.generation.plan import PlanOptions, ScenePlan, plan_scene
-from refbench.generation.submit import make_client, submit_veo
+from refbench.generation.submit import submit_veo
+from refbench.google_api import GoogleApiSettings, make_client
 from refbench.registry import Workspace
 from refbench.select.scenes import load_scenes
 from refbench.settings import Settings
@@ -41,9 +43,11 @@ def plan_scenes(scenes_file: Path, *, settings: Settings, options: PlanOptions, 
         SceneSpecError: the file is invalid (every problem listed, each naming scene and field).
         SelectionError: a scene's placements cannot satisfy its shot type.
     """
+    options = replace(options, limits=settings.image_limits)
     with Workspace.open(settings, read_only=not store_results, create=False) as ws:
         assets = ws.assets.list()
-        scenes = load_scenes(scenes_file, known_tags=assets.tags)
+        registered = {record.file_name: record.stored_path for record in ws.images.list()}
+        scenes = load_scenes(scenes_file, known_tags=assets.tags, registered_images=registered)
         plans = [plan_scene(scene, assets, options=options) for scene in scenes]
         if not store_results:
             return PlanRun(plans)
@@ -82,7 +86,8 @@ def submit_plans(
         raise OptionError("google-genai 3.4 sends generate_videos only in Vertex mode: plan with --mode vertex")
     if any(p.request_id is None for p in valid):
         raise OptionError("plans must be stored before they are submitted (not with --dry-run)")
-    client = make_client(mode="vertex", base_url=base_url)
+    api = GoogleApiSettings(**({"base_url": base_url} if base_url else {}))  # else REFBENCH_GEMINI_BASE_URL
+    client = make_client(mode="vertex", settings=api)
     with Workspace.open(settings, create=False) as ws:
         for item in valid:
             try:
@@ -92,10 +97,12 @@ def submit_plans(
                     out_dir=ws.files_dir / "generated",
                     poll_interval_s=poll_interval_s,
                     max_polls=max_polls,
+                    policy=api.policy(),
                 )
-            except RefbenchError as error:
-                ws.plans.mark_failed(item.request_id, error=str(error))
-                plan_run.outcomes[item.scene.scene_id] = f"failed: {error}"
+            except Exception as error:  # noqa: BLE001 - one scene's failure is recorded, the others go on
+                text = str(error) if isinstance(error, RefbenchError) else f"{type(error).__name__}: {error}"
+                ws.plans.mark_failed(item.request_id, error=text)
+                plan_run.outcomes[item.scene.scene_id] = f"failed: {redact(text)}"
                 continue
             outputs = [str(p) for p in result.outputs] + result.uris
             ws.plans.mark_done(item.request_id, operation_name=result.operation_name, outputs=outputs)

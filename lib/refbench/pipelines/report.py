@@ -22,7 +22,7 @@ import nbformat
 import yaml
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
-from refbench.errors import InputError, InputNotFound, OptionError, ReportError
+from refbench.errors import InputError, InputNotFound, OptionError, ReportError, UnknownNameError
 from refbench.registry import Workspace
 from refbench.settings import Settings
 from refbench.types import Metric
@@ -104,11 +104,12 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise InputNotFound(f"no notebook at {notebook}")
+    check_parameter_names(notebook, parameters)
     parameters = absolute_paths(parameters)
     database = report_database(parameters, settings)
     if parameters.get("db_path") and not database.is_file():
         raise InputNotFound(f"no workspace database at {database} (parameter db_path)")
-    out_dir = settings.reports_dir
+    out_dir = settings.reports_dir or settings.for_database(database).reports
     out_dir.mkdir(parents=True, exist_ok=True)
     with Workspace.open(database) as ws:  # closed again before the notebook's kernel opens it
         run_id = ws.runs.start("report", {"notebook": str(notebook), **parameters}).run_id
@@ -236,17 +237,27 @@ def write_html(executed: Path, html_path: Path) -> int:
 
 
 def notebook_parameters(notebook: Path) -> dict[str, str]:
-    """Names and default source lines of a notebook's ``parameters`` cell (for help and checks).
+    """Names and default source text of a notebook's ``parameters`` cell, as papermill reads them.
 
     Raises:
         InputError: the notebook has no cell tagged ``parameters``, or more than one.
     """
+    from papermill.translators import PythonTranslator  # the notebooks run the python3 kernel
+
     cells = [c for c in nbformat.read(notebook, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
     if len(cells) != 1:
         raise InputError(f"{notebook} has {len(cells)} cells tagged 'parameters'; papermill needs exactly one")
-    found = {}
-    for line in cells[0].source.splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip().isidentifier():
-            found[name.strip()] = value.split("#")[0].strip()
-    return found
+    return {parameter.name: parameter.default for parameter in PythonTranslator.inspect(cells[0])}
+
+
+def check_parameter_names(notebook: Path, parameters: dict[str, Any]) -> None:
+    """Refuse a parameter the notebook does not declare: papermill writes each name into code as it is, so an
+    undeclared name would be silently ignored at best and run as code at worst.
+
+    Raises:
+        UnknownNameError: with the declared names that come closest (``dbpath`` → ``db_path``).
+    """
+    declared = notebook_parameters(notebook)
+    for name in parameters:
+        if name not in declared or not name.isidentifier():
+            raise UnknownNameError(f"parameter of {notebook.name}", name, declared)

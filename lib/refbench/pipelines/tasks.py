@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from refbench.pipelines.analyze import ImageAnalyzer, ImageWork
-from refbench.types import ImageAnalysis
+from refbench.types import ImageAnalysis, Rejection
 
 # Images in flight at once: enough to keep two workers busy, few enough to keep memory flat.
 IN_FLIGHT = 4
@@ -23,7 +23,7 @@ IN_FLIGHT = 4
 IMAGE_TIMEOUT_S = 600
 
 
-def analyze(analyzer: ImageAnalyzer, work: ImageWork) -> ImageAnalysis:
+def analyze(analyzer: ImageAnalyzer, work: ImageWork) -> ImageAnalysis | Rejection:
     """Analyze one image (the body of ``analyze_task``)."""
     return analyzer(work)
 
@@ -36,12 +36,12 @@ analyze_task = task(
 
 def prefect_map(
     *, in_flight: int = IN_FLIGHT, timeout_s: float = IMAGE_TIMEOUT_S
-) -> Callable[[ImageAnalyzer, Iterable[ImageWork]], Iterator[ImageAnalysis]]:
+) -> Callable[[ImageAnalyzer, Iterable[ImageWork]], Iterator[ImageAnalysis | Rejection]]:
     """A ``map_images`` for ``run_manifest`` that submits each image as an ``analyze_task`` on the flow's task
     runner, keeps ``in_flight`` images submitted, and yields results in input order (so tags are handed out
     as ``run_manifest`` with ``map`` hands them out). Call inside a flow."""
 
-    def submit_all(analyzer: ImageAnalyzer, work: Iterable[ImageWork]) -> Iterator[ImageAnalysis]:
+    def submit_all(analyzer: ImageAnalyzer, work: Iterable[ImageWork]) -> Iterator[ImageAnalysis | Rejection]:
         pending: deque = deque()
         for item in work:
             pending.append(analyze_task.submit(analyzer, item))

@@ -25,7 +25,7 @@ from refbench.registry.faces import Faces, Identities, Thresholds
 from refbench.registry.images import Images, Objects, Rejections
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
-from refbench.settings import Settings
+from refbench.settings import Settings, files_of
 
 __all__ = ["Metric", "Run", "TrackedRun", "Workspace"]
 
@@ -75,7 +75,7 @@ class Workspace:
         path = where.database if isinstance(where, Settings) else Path(where)
         con = connect(path, read_only=read_only, create=create)
         try:
-            yield cls(con, path=path, files_dir=path.parent / "files", read_only=read_only)
+            yield cls(con, path=path, files_dir=files_of(path), read_only=read_only)
         finally:
             con.close()
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from refbench.clean import CleanResult
+from refbench.credentials import redact
 from refbench.registry.connection import insert_rows, transaction
 
 
@@ -56,7 +57,7 @@ class CleanReferences:
                 "cost_unit": r.cost_unit,
                 "is_primary": False,
                 "status": r.status,
-                "message": r.message,
+                "message": redact(r.message),
                 "run_id": run_id,
             }
             for r in results

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from refbench.credentials import redact
 from refbench.describe import CACHED_STATUSES, Description
 from refbench.registry.connection import insert_rows, now, transaction
 
@@ -151,7 +152,7 @@ def _call_row(call: DescriptionCall, run_id: str) -> dict[str, object]:
         "model": r.model,
         "prompt_version": r.prompt_version,
         "status": r.status,
-        "reason": r.reason or None,
+        "reason": redact(r.reason) or None,
         "tokens_in": r.tokens_in,
         "tokens_out": r.tokens_out,
         "cost_usd": r.cost_usd,
@@ -170,7 +171,7 @@ def _cache_row(call: DescriptionCall) -> list[object]:
         r.model,
         r.prompt_version,
         r.status,
-        r.reason or None,
+        redact(r.reason) or None,
         r.reverse_prompt,
         r.visual_description,
         r.suggested_name,

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 
 from refbench.errors import UnknownNameError
+from refbench.ingest import storable
 from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows
 from refbench.types import (
     EMBEDDING_DIM,
@@ -46,6 +47,17 @@ class RejectedFile:
 
 
 @dataclass(frozen=True)
+class DerivedFile:
+    """A file the manifest derived from a registered image: a padded crop (``object``, ``face``) of a box, or a
+    scaled upright copy (``environment``)."""
+
+    image_id: str
+    kind: str  # object | face | environment
+    path: Path
+    xyxy: tuple[float, float, float, float] | None  # the box a crop shows; None for an environment copy
+
+
+@dataclass(frozen=True)
 class ImageTags:
     """A registered image with the tags of the active assets it became (contact sheets)."""
 
@@ -60,7 +72,7 @@ def _record(row: tuple) -> ImageRecord:
 
 def rejection_id(rejection: Rejection) -> str:
     """Stable key of a rejection: the same bad file rejected twice is one row."""
-    key = f"{rejection.source_path}\0{rejection.content_sha256 or rejection.code}"
+    key = f"{storable(rejection.source_path)}\0{rejection.content_sha256 or rejection.code}"
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -161,6 +173,18 @@ class Images:
         ).fetchall()
         return [_record(r) for r in rows]
 
+    def derived_files(self) -> list[DerivedFile]:
+        """Every crop and scaled copy the registry refers to, by image."""
+        rows = self._con.execute(
+            "SELECT image_id, 'object', crop_path, bbox FROM detections WHERE crop_path IS NOT NULL"
+            " UNION ALL SELECT image_id, 'face', crop_path, bbox FROM faces WHERE crop_path IS NOT NULL"
+            " UNION ALL SELECT source_image_id, 'environment', crop_path, NULL FROM assets"
+            " WHERE asset_type = 'environment' ORDER BY 1, 2, 3"
+        ).fetchall()
+        return [
+            DerivedFile(i, k, Path(p), tuple(float(v) for v in b) if b is not None else None) for i, k, p, b in rows
+        ]
+
     def writer(self, *, run_id: str, size: int = 16) -> ImageWriter:
         """A context manager that writes analyses in batches of ``size`` images (one transaction each)."""
         return ImageWriter(self._con, run_id=run_id, size=size)
@@ -201,8 +225,8 @@ class ImageWriter:
 def _image_row(record: ImageRecord, run_id: str) -> dict[str, Any]:
     return {
         "image_id": record.image_id,
-        "file_name": record.file_name,
-        "source_path": str(record.source_path),
+        "file_name": storable(record.file_name),
+        "source_path": storable(record.source_path),
         "stored_path": str(record.stored_path),
         "width": record.width,
         "height": record.height,
@@ -263,8 +287,8 @@ class Rejections:
         """Store a rejection once per (file path, content); returns whether it was new."""
         row = {
             "rejection_id": rejection_id(rejection),
-            "source_path": str(rejection.source_path),
-            "file_name": rejection.source_path.name,
+            "source_path": storable(rejection.source_path),
+            "file_name": storable(rejection.source_path.name),
             "code": rejection.code,
             "reason": rejection.reason,
             "n_bytes": rejection.n_bytes,

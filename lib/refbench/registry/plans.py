@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from refbench.credentials import redact
 from refbench.errors import UnknownNameError
 from refbench.generation.plan import ScenePlan
 from refbench.registry.connection import insert_rows, now, transaction
@@ -141,7 +142,7 @@ class Plans:
         self._con.execute(
             "UPDATE generation_requests SET status = 'failed', error = ?,"
             " operation_name = coalesce(?, operation_name) WHERE request_id = ?",
-            [error, operation_name, request_id],
+            [redact(error), operation_name, request_id],
         )
 
     def mark_submitted(self, request_id: str, *, operation_name: str) -> None:

@@ -7,20 +7,26 @@ metrics. ``Runs.track`` records a block of work as a run: started on entry, comp
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
+import psutil
 
+from refbench.credentials import redact
 from refbench.errors import OptionError, UnknownNameError
 from refbench.registry.connection import new_id, now
 from refbench.types import Metric
 from refbench.versions import git_commit, package_versions
 
+STALE_AFTER = timedelta(hours=1)  # a run of another host that has not shown it is alive for this long is gone
 _RUN_COLUMNS = (
     "run_id, kind, status, started_at, finished_at, duration_s, git_commit, execution_provider,"
     " parameters, versions, error, metrics"
@@ -102,8 +108,12 @@ class TrackedRun:
         """Mark the run completed or failed."""
         self._con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, error = ? WHERE run_id = ?",
-            [now(), status, error, self.run_id],
+            [now(), status, redact(error), self.run_id],
         )
+
+    def heartbeat(self) -> None:
+        """Say the run is alive (long runs call this now and then; see ``Runs.mark_stale``)."""
+        self._con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now(), self.run_id])
 
 
 class Runs:
@@ -121,21 +131,49 @@ class Runs:
         run_id: str | None = None,
     ) -> TrackedRun:
         """Record a run as started, with the git commit and the versions of the packages that shape results."""
+        self.mark_stale()
         run_id = run_id or new_id(kind)
+        started = now()
         self._con.execute(
-            "INSERT INTO runs (run_id, kind, started_at, status, git_commit, parameters, versions, execution_provider)"
-            " VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, kind, started_at, status, git_commit, parameters, versions, execution_provider,"
+            " pid, host, heartbeat_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 kind,
-                now(),
+                started,
                 git_commit(),
                 json.dumps(parameters, default=str),
                 json.dumps(package_versions()),
                 execution_provider,
+                os.getpid(),
+                socket.gethostname(),
+                started,
             ],
         )
         return TrackedRun(self._con, run_id, kind)
+
+    def mark_stale(self, *, lease: timedelta = STALE_AFTER) -> list[str]:
+        """Mark ``running`` runs whose process is gone ``interrupted``; returns their ids.
+
+        On this host a run is alive while its process exists and started before the run did (a recycled
+        pid is another process); a run of another host is alive while its heartbeat is younger than ``lease``.
+        """
+        rows = self._con.execute(
+            "SELECT run_id, pid, host, started_at, coalesce(heartbeat_at, started_at) FROM runs"
+            " WHERE status = 'running'"
+        ).fetchall()
+        here, cutoff = socket.gethostname(), now() - lease
+        stale = [
+            (run_id, pid)
+            for run_id, pid, host, started, beat in rows
+            if not (_alive(pid, started) if host == here else beat > cutoff)
+        ]
+        for run_id, pid in stale:
+            self._con.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? WHERE run_id = ?",
+                [now(), f"interrupted: process {pid} of this run is gone (killed, or the machine stopped)", run_id],
+            )
+        return [run_id for run_id, _ in stale]
 
     @contextmanager
     def track(
@@ -151,6 +189,7 @@ class Runs:
         try:
             yield run
         except BaseException as error:
+            _rollback(self._con)  # a failed write may have left a transaction open, or aborted
             run.finish(status="failed", error=f"{type(error).__name__}: {error}")
             raise
         run.finish(status="completed")
@@ -240,6 +279,22 @@ class Runs:
             "SELECT name, value, unit, step, label FROM metrics WHERE run_id = ?", [run_id]
         ).fetchall()
         return [Metric(*r) for r in rows]
+
+
+def _alive(pid: int | None, started: datetime) -> bool:
+    """Whether process ``pid`` of this host exists and is the one that started a run at ``started`` (UTC)."""
+    if pid is None:
+        return True  # a run recorded before pids were: leave it to a human
+    try:
+        created = datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC).replace(tzinfo=None)
+    except psutil.Error:
+        return False
+    return created <= started + timedelta(seconds=2)  # clocks: create_time is rounded to the tick
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # no transaction was open
+        con.rollback()
 
 
 def compare(run_a: Run, run_b: Run) -> RunComparison:

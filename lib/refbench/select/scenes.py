@@ -7,7 +7,7 @@ so a user can fix the file without reading a traceback.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from refbench.errors import SceneSpecError
 
 TAG_PATTERN = r"^(CHAR|PROP|VEH|ANIM|ENV)_\d{2,}$"
+MAX_SCENES_FILE_BYTES = 2_000_000  # a storyboard of thousands of scenes; anything bigger is not a scenes file
+MAX_NESTING = 20  # scenes nest 4 levels deep; a deeper document is an attack or a mistake
+MAX_PROMPT_CHARS = 4000  # Veo takes up to 1,024 tokens of prompt (~4 characters each)
 
 
 class ShotType(StrEnum):
@@ -61,13 +64,13 @@ class SceneSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scene_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    prompt: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     shot_type: ShotType
     placements: list[Placement] = Field(default_factory=list)
     aspect_ratio: str = "16:9"
     duration_seconds: int | None = None
     resolution: str = "720p"
-    negative_prompt: str | None = None
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     first_frame: Path | None = None
     last_frame: Path | None = None
     pins: list[str] = Field(default_factory=list)
@@ -131,7 +134,12 @@ def _format_error(label: str, error: ValidationError) -> list[str]:
 
 
 def parse_scenes(
-    data: object, *, source: str = "scenes", known_tags: Iterable[str] | None = None, base_dir: Path | None = None
+    data: object,
+    *,
+    source: str = "scenes",
+    known_tags: Iterable[str] | None = None,
+    base_dir: Path | None = None,
+    registered_images: Mapping[str, Path] | None = None,
 ) -> list[SceneSpec]:
     """Validate already-parsed scenes data (``{"scenes": [...]}`` or a bare list).
 
@@ -139,7 +147,9 @@ def parse_scenes(
         data: The parsed YAML/JSON document.
         source: Name used in error messages (usually the file path).
         known_tags: Active registry tags; placements of other tags are errors. ``None`` skips the check.
-        base_dir: Relative ``first_frame``/``last_frame`` paths are resolved against it.
+        base_dir: Where ``first_frame``/``last_frame`` files may live: relative paths resolve against it, and
+            a path that resolves outside it (``../../etc/passwd``, a link out) is refused.
+        registered_images: Registered file name → its read-only workspace copy: a frame may also name one.
 
     Raises:
         SceneSpecError: listing every problem, each naming its scene and field.
@@ -166,39 +176,92 @@ def parse_scenes(
                 for i, p in enumerate(scene.placements)
                 if p.asset_tag not in known
             )
-        if base_dir is not None:
-            scene = _resolve_frames(scene, base_dir)
+        updates = {}
         for field in ("first_frame", "last_frame"):
-            path = getattr(scene, field)
-            if path is not None and not path.is_file():
-                problems.append(f"{label}, field {field}: no image file at {path}")
-        scenes.append(scene)
+            if (value := getattr(scene, field)) is not None:
+                resolved, problem = resolve_frame(value, base_dir=base_dir, registered=registered_images or {})
+                updates[field] = resolved
+                if problem:
+                    problems.append(f"{label}, field {field}: {problem}")
+        scenes.append(scene.model_copy(update=updates) if updates else scene)
     if problems:
         raise SceneSpecError(source, problems)
     return scenes
 
 
-def _resolve_frames(scene: SceneSpec, base_dir: Path) -> SceneSpec:
-    updates = {
-        f: base_dir / p
-        for f in ("first_frame", "last_frame")
-        if (p := getattr(scene, f)) is not None and not p.is_absolute()
-    }
-    return scene.model_copy(update=updates) if updates else scene
+def resolve_frame(value: Path, *, base_dir: Path | None, registered: Mapping[str, Path]) -> tuple[Path, str]:
+    """A frame's file and, when it cannot be used, why: it must be a registered image (by file name) or a file
+    inside ``base_dir`` (after resolving links and ``..``)."""
+    if value.name == str(value) and str(value) in registered:
+        return registered[str(value)], ""
+    if base_dir is None:
+        return value, ""
+    root = base_dir.resolve()
+    path = (root / value).resolve() if not value.is_absolute() else value.resolve()
+    if not path.is_relative_to(root):
+        return path, f"{value} is outside the scenes file's folder {root} and is no registered image (refused)"
+    if not path.is_file():
+        return path, f"no image file at {path}"
+    return path, ""
 
 
-def load_scenes(path: Path, *, known_tags: Iterable[str] | None = None) -> list[SceneSpec]:
+def load_scenes(
+    path: Path, *, known_tags: Iterable[str] | None = None, registered_images: Mapping[str, Path] | None = None
+) -> list[SceneSpec]:
     """Read and validate a scenes file (``.yaml``/``.yml``/``.json``).
 
+    The file must be UTF-8 text of at most ``MAX_SCENES_FILE_BYTES``; YAML may not repeat a key in a mapping or
+    use anchors and aliases, and no document may nest deeper than ``MAX_NESTING``.
+
     Raises:
-        SceneSpecError: the file is unreadable, not YAML/JSON, or any scene is invalid.
+        SceneSpecError: the file is unreadable, too large, not text, not YAML/JSON, or any scene is invalid.
     """
     path = Path(path)
     if not path.is_file():
         raise SceneSpecError(str(path), ["no such file"])
-    text = path.read_text()
+    if path.stat().st_size > MAX_SCENES_FILE_BYTES:
+        raise SceneSpecError(str(path), [f"the file is over {MAX_SCENES_FILE_BYTES} bytes: not a scenes file"])
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise SceneSpecError(str(path), [f"not valid {path.suffix.lstrip('.') or 'YAML'}: {error}"]) from error
-    return parse_scenes(data, source=str(path), known_tags=known_tags, base_dir=path.parent)
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SceneSpecError(str(path), [f"not UTF-8 text (byte {error.start}): save the file as UTF-8"]) from error
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_StrictLoader)  # noqa: S506
+        _check_depth(data)
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError, _TooDeep) as error:
+        kind = path.suffix.lstrip(".") or "YAML"
+        reason = f"nested deeper than {MAX_NESTING} levels" if isinstance(error, (RecursionError, _TooDeep)) else error
+        raise SceneSpecError(str(path), [f"not valid {kind}: {reason}"]) from error
+    return parse_scenes(
+        data, source=str(path), known_tags=known_tags, base_dir=path.parent, registered_images=registered_images
+    )
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _check_depth(data: object, depth: int = 0) -> None:
+    if depth > MAX_NESTING:
+        raise _TooDeep
+    children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    for child in children:
+        _check_depth(child, depth + 1)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key twice in one mapping and anchors/aliases (a scenes file needs
+    neither, and aliases can blow a few bytes up into a huge document)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if isinstance(self.peek_event(), yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed in scenes files{event.start_mark}")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = [self.construct_object(key, deep=True) for key, _ in node.value]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise yaml.YAMLError(f"key {repeated[0]!r} appears twice in one mapping{node.start_mark}")
+        return super().construct_mapping(node, deep=deep)
