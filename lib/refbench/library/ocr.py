@@ -29,7 +29,9 @@ class RapidOcrReader:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as error:
             raise ModelUnavailableError(f"rapidocr-onnxruntime is not installed: {error}") from error
-        self.engine = RapidOCR()
+        # The detector at most 960 px on the long side (PaddleOCR's own default); RapidOCR's default scales the
+        # *short* side up to 736, which made small crops cost 0.3-0.5 s each.
+        self.engine = RapidOCR(det_limit_side_len=960, det_limit_type="max")
         self.max_side, self.min_confidence = max_side, min_confidence
         self._lock = threading.Lock()  # one engine, one caller at a time
 
@@ -40,7 +42,8 @@ class RapidOcrReader:
             size = (max(1, round(image_rgb.shape[1] * scale)), max(1, round(image_rgb.shape[0] * scale)))
             image_rgb = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
         with self._lock:
-            lines, _ = self.engine(np.ascontiguousarray(image_rgb[:, :, ::-1]))  # RapidOCR takes BGR
+            # BGR in; no angle classifier: asset text is upright (saves a third of the time)
+            lines, _ = self.engine(np.ascontiguousarray(image_rgb[:, :, ::-1]), use_cls=False)
         lines = [line for line in lines or [] if float(line[2]) >= self.min_confidence and str(line[1]).strip()]
         if not lines:
             return Detections.empty().with_data(text=np.array([], dtype=object), quad=np.zeros((0, 4, 2), np.float32))
