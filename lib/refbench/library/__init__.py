@@ -19,6 +19,7 @@ from refbench.errors import UnknownBackendError
 
 DEFAULT_IMAGE_EMBEDDER = "efficientnet-lite0"
 DEFAULT_TEXT_EMBEDDER = "minilm-l6"
+DECLARED_ID_PREFIX = "declared-"  # asset ids of whole images registered with `refbench assets add`
 
 
 class ImageEmbedder(Protocol):

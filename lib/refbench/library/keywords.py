@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG through its own handler
 
 # Small on purpose: words like "red" or "top" carry meaning in asset search.
 _STOPWORDS_TEXT = (

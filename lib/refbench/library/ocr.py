@@ -44,7 +44,7 @@ class RapidOcrReader:
         with self._lock:
             # BGR in; no angle classifier: asset text is upright (saves a third of the time)
             lines, _ = self.engine(np.ascontiguousarray(image_rgb[:, :, ::-1]), use_cls=False)
-        lines = [line for line in lines or [] if float(line[2]) >= self.min_confidence and str(line[1]).strip()]
+        lines = [line for line in lines or [] if float(line[2]) >= self.min_confidence and _readable(str(line[1]))]
         if not lines:
             return Detections.empty().with_data(text=np.array([], dtype=object), quad=np.zeros((0, 4, 2), np.float32))
         quads = np.array([line[0] for line in lines], dtype=np.float32).reshape(-1, 4, 2) / scale
@@ -55,6 +55,11 @@ class RapidOcrReader:
             np.zeros(len(lines)),
             {"text": np.array([str(line[1]).strip() for line in lines], dtype=object), "quad": quads},
         )
+
+
+def _readable(text: str) -> bool:
+    """At least two letters or digits: single glyphs read off textures and ties are noise, not text."""
+    return sum(ch.isalnum() for ch in text) >= 2
 
 
 OCR_READERS = {"rapidocr": RapidOcrReader}

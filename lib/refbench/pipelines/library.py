@@ -23,6 +23,7 @@ from refbench.errors import ImageRejected, OptionError
 from refbench.faces import FaceAnalyzer, create_face_analyzer
 from refbench.ingest import Known, LoadedImage, ingest_file
 from refbench.library import (
+    DECLARED_ID_PREFIX,
     DEFAULT_IMAGE_EMBEDDER,
     DEFAULT_TEXT_EMBEDDER,
     ImageEmbedder,
@@ -395,7 +396,7 @@ def declare_files(
             kind, reason = _asset_type(image, asset_type, models)
             tag = tags.next(DECLARED_PREFIX[kind])
             asset = Asset(
-                asset_id=f"declared-{record.image_id[:40]}",
+                asset_id=f"{DECLARED_ID_PREFIX}{record.image_id[:40]}",
                 tag=tag,
                 asset_type=kind,
                 name=name or Path(record.file_name).stem.replace("_", " "),
