@@ -141,3 +141,28 @@ def _print_hits(hits: list[SearchHit], *, as_json: bool, title: str) -> None:
     for rank, h in enumerate(hits, start=1):
         table.add_row(str(rank), h.tag, h.asset_type, h.name, f"{h.score:.3f}", h.source_image_file, h.why)
     console.print(table)
+
+
+@app.command("evaluate-library")
+def evaluate_library_command(
+    workdir: Annotated[
+        Path | None, typer.Option(help="Where to build the dev workspace (default: a temporary folder).")
+    ] = None,
+    samples: Annotated[Path | None, typer.Option(help="The samples folder (default: data/samples).")] = None,
+) -> None:
+    """Measure the asset library on the labelled dev sets; write reports/library_eval.md."""
+    import tempfile
+
+    from refbench.pipelines.library_eval import evaluate_library, write_library_report
+    from refbench.settings import Settings
+
+    base = Settings()
+    with tempfile.TemporaryDirectory(prefix="refbench-library-eval-") as tmp:
+        folder = workdir or Path(tmp)
+        settings = Settings(data_dir=folder, model_dir=base.models, reports_dir=base.reports_dir)
+        evaluation = evaluate_library(settings, samples=samples or base.data_dir / "samples", progress=True)
+        report = write_library_report(evaluation, base.reports_dir / "library_eval.md")
+    for metric in evaluation.metrics():
+        label = f" [{metric.label}]" if metric.label else ""
+        console.print(f"{metric.name}{label}: {metric.value:.3f}" if metric.value is not None else metric.name)
+    console.print(f"report: {report}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ class IndexRecord:
     colour: np.ndarray  # (144,) L2-normalised
     text_vector: np.ndarray  # (Dt,) L2-normalised
     document: str
+    text_basis: str  # text_basis(asset) when the document was written
     ocr: Detections = field(default_factory=Detections.empty)  # data['text'], data['quad']
     colours: tuple[str, ...] = ()
     classes: tuple[ImageClass, ...] = ()
@@ -65,3 +67,10 @@ def asset_document(
         f"looks like: {', '.join(seen)}" if seen else "",
     ]
     return ". ".join(p.strip() for p in parts if p.strip())
+
+
+def text_basis(asset: Asset) -> str:
+    """sha256 of the asset facts a document is made of: when they change (a rename, a new description), the
+    document and its text vector are remade; the crop's embedding and OCR are kept."""
+    facts = [asset.name, asset.asset_type, asset.class_name, asset.suggested_name, asset.reverse_prompt]
+    return hashlib.sha256("\x1f".join(str(f or "") for f in facts).encode()).hexdigest()

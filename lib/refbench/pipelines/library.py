@@ -33,7 +33,7 @@ from refbench.library import (
 )
 from refbench.library.asset_types import ASSET_TYPES, gather_evidence, guess_type
 from refbench.library.colour import colour_names, colour_signature
-from refbench.library.documents import IndexRecord, asset_document
+from refbench.library.documents import IndexRecord, asset_document, text_basis
 from refbench.library.hashes import NearDuplicateRule, hash_bits, perceptual_hashes
 from refbench.library.images import as_rgb, load_rgba
 from refbench.library.index import DEFAULT_CROSSOVER
@@ -134,6 +134,7 @@ class IndexSummary:
     near_duplicates: int = 0
     assets_indexed: int = 0
     assets_unchanged: int = 0
+    texts_refreshed: int = 0  # renamed or newly described: document and text vector remade
     ocr_lines: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # tag or file -> reason
     seconds: dict[str, float] = field(default_factory=dict)
@@ -146,6 +147,7 @@ class IndexSummary:
             Metric("near_duplicates", self.near_duplicates, "links"),
             Metric("assets_indexed", self.assets_indexed, "assets"),
             Metric("assets_unchanged", self.assets_unchanged, "assets"),
+            Metric("texts_refreshed", self.texts_refreshed, "assets"),
             Metric("ocr_lines", self.ocr_lines, "lines"),
             Metric("skipped", len(self.skipped), "items"),
             Metric("assets_per_second", self.assets_indexed / per_asset if per_asset else None, "assets/s"),
@@ -200,10 +202,14 @@ def index_workspace(
         except OSError as error:
             summary.skipped[asset.tag] = f"crop unreadable: {error.strerror or error}"
             continue
-        if done.get(asset.asset_id) == content:
-            summary.assets_unchanged += 1
-        else:
+        stored_content, stored_basis = done.get(asset.asset_id, ("", ""))
+        if stored_content != content:
             pending.append((asset, content))
+        elif stored_basis != text_basis(asset):
+            refresh_text(ws, asset, models.text)
+            summary.texts_refreshed += 1
+        else:
+            summary.assets_unchanged += 1
     if progress:
         from tqdm import tqdm
 
@@ -246,10 +252,19 @@ def index_asset(
         colour=colour_signature(image),
         text_vector=models.text.embed_texts([document])[0],
         document=document,
+        text_basis=text_basis(asset),
         colours=colours,
         classes=classes,
     )
     return record if ocr is None else IndexRecord(**{**record.__dict__, "ocr": ocr})
+
+
+def refresh_text(ws: Workspace, asset: Asset, text_embedder: TextEmbedder) -> None:
+    """Remake an asset's document and text vector from its new facts and its stored OCR, colours and classes."""
+    ocr_text, colours, classes = ws.library.text_parts(asset.asset_id)
+    document = asset_document(asset, ocr_text=ocr_text, colours=colours, classes=classes)
+    vector = text_embedder.embed_texts([document])[0]
+    ws.library.update_text(asset.asset_id, document=document, text_vector=vector, text_basis=text_basis(asset))
 
 
 def embed_and_classify(embedder: ImageEmbedder, image_rgb: np.ndarray) -> tuple[np.ndarray, tuple]:
@@ -393,7 +408,7 @@ def declare_files(
                 writer.add(ImageAnalysis(record, Detections.empty(), Detections.empty(), ran={}))
                 registered[record.image_id] = path
             image = load_rgba(record.stored_path, limits=settings.image_limits)
-            kind, reason = _asset_type(image, asset_type, models)
+            kind, reason = infer_type(image, asset_type, models)
             tag = tags.next(DECLARED_PREFIX[kind])
             asset = Asset(
                 asset_id=f"{DECLARED_ID_PREFIX}{record.image_id[:40]}",
@@ -408,7 +423,8 @@ def declare_files(
     return declared
 
 
-def _asset_type(image: np.ndarray, asset_type: str, models: LibraryModels) -> tuple[str, str]:
+def infer_type(image: np.ndarray, asset_type: str, models: LibraryModels) -> tuple[str, str]:
+    """(type, reason): ``asset_type`` as declared, or for ``auto`` what the type rules make of the image."""
     if asset_type != AUTO_TYPE:
         return asset_type, "declared"
     rgb = as_rgb(image)

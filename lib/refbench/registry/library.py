@@ -17,6 +17,7 @@ import numpy as np
 
 from refbench.errors import UnknownTagError
 from refbench.library.documents import IndexRecord
+from refbench.library.efficientnet import ImageClass
 from refbench.library.search import LibraryEntry
 from refbench.registry.connection import float_array, insert_rows, now, transaction
 from refbench.types import Asset
@@ -130,13 +131,30 @@ class Library:
 
     # --- per-asset index ----------------------------------------------------------------------------------
 
-    def indexed(self, *, visual_model: str, text_model: str) -> dict[str, str]:
-        """Asset id → content sha256 of the crop indexed with these models."""
+    def indexed(self, *, visual_model: str, text_model: str) -> dict[str, tuple[str, str]]:
+        """Asset id → (content sha256 of the crop, text basis) as indexed with these models."""
         rows = self._con.execute(
-            "SELECT asset_id, content_sha256 FROM asset_index WHERE visual_model = ? AND text_model = ?",
+            "SELECT asset_id, content_sha256, text_basis FROM asset_index WHERE visual_model = ? AND text_model = ?",
             [visual_model, text_model],
         ).fetchall()
-        return dict(rows)
+        return {asset_id: (content, basis) for asset_id, content, basis in rows}
+
+    def text_parts(self, asset_id: str) -> tuple[str, tuple[str, ...], tuple[ImageClass, ...]]:
+        """(OCR text, colour names, ImageNet classes) stored for an asset: what a new document is remade from."""
+        row = self._con.execute(
+            "SELECT coalesce(ocr_text, ''), coalesce(colours, []), coalesce(classes, '[]') FROM asset_index"
+            " WHERE asset_id = ?",
+            [asset_id],
+        ).fetchone()
+        ocr_text, colours, classes = row if row else ("", [], "[]")
+        return ocr_text, tuple(colours), tuple(ImageClass(c["label"], c["probability"]) for c in json.loads(classes))
+
+    def update_text(self, asset_id: str, *, document: str, text_vector: np.ndarray, text_basis: str) -> None:
+        """Replace an asset's document and text vector (its facts changed, its crop did not)."""
+        self._con.execute(
+            "UPDATE asset_index SET document = ?, text_vector = ?, text_basis = ? WHERE asset_id = ?",
+            [document, float_array(text_vector), text_basis, asset_id],
+        )
 
     def save(self, records: Sequence[IndexRecord], *, run_id: str) -> None:
         """Write (or replace) the index rows and OCR lines of these assets, as one transaction."""
@@ -252,6 +270,7 @@ def _index_row(record: IndexRecord, run_id: str) -> dict:
         "colour": float_array(record.colour),
         "text_vector": float_array(record.text_vector),
         "document": record.document,
+        "text_basis": record.text_basis,
         "ocr_text": record.ocr_text,
         "colours": list(record.colours),
         "classes": json.dumps([{"label": c.label, "probability": round(c.probability, 4)} for c in record.classes]),

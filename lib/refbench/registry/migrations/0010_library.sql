@@ -15,6 +15,7 @@ CREATE TABLE asset_index (
     colour FLOAT[] NOT NULL,            -- L2-normalised sqrt Lab histogram (4x6x6)
     text_vector FLOAT[] NOT NULL,       -- L2-normalised sentence embedding of `document`
     document VARCHAR NOT NULL,          -- what text search matches: name, type, class, description, OCR, colours
+    text_basis VARCHAR NOT NULL,        -- sha256 of the asset facts in `document`: a rename re-embeds the text only
     ocr_text VARCHAR,
     colours VARCHAR[],
     classes JSON,                       -- ImageNet top-5 [{label, probability}] (EfficientNet only)
