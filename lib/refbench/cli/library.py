@@ -164,5 +164,6 @@ def evaluate_library_command(
         report = write_library_report(evaluation, base.reports_dir / "library_eval.md")
     for metric in evaluation.metrics():
         label = f" [{metric.label}]" if metric.label else ""
-        console.print(f"{metric.name}{label}: {metric.value:.3f}" if metric.value is not None else metric.name)
+        text = f"{metric.name}{label}: {metric.value:.3f}" if metric.value is not None else metric.name
+        console.print(text, markup=False, highlight=False)
     console.print(f"report: {report}")

@@ -112,7 +112,7 @@ def _named_assets(prompt: str, assets: AssetSet) -> list[AutoPlacement]:
     for asset in named:
         for word in set(words(asset.name)):
             counts[word] = counts.get(word, 0) + 1
-    found = []
+    found, partial = [], {}
     for asset in named:
         phrase = words(asset.name)
         if (at := _phrase_at(phrase, tokens)) >= 0:
@@ -120,12 +120,25 @@ def _named_assets(prompt: str, assets: AssetSet) -> list[AutoPlacement]:
             continue
         unique = [w for w in phrase if len(w) >= 4 and counts.get(w) == 1 and w in tokens]
         if unique and asset.asset_type in PEOPLE:
-            found.append(
-                AutoPlacement(
-                    asset.tag, "", 0.85, f"{unique[0]!r} of {asset.name!r} in the prompt", tokens.index(unique[0])
-                )
-            )
-    return found
+            reason = f"{unique[0]!r} of {asset.name!r} in the prompt"
+            found.append(AutoPlacement(asset.tag, "", 0.85, reason, tokens.index(unique[0])))
+            continue
+        # "a face mask" for assets named "blue face mask", "white face mask": one of them, the first by tag.
+        part = _longest_shared_phrase(phrase, tokens)
+        key = " ".join(part)
+        if part and (key not in partial or asset.tag < partial[key].tag):
+            reason = f"{key!r} of {asset.name!r} in the prompt"
+            partial[key] = AutoPlacement(asset.tag, "", 0.75, reason, _phrase_at(part, tokens))
+    return found + list(partial.values())
+
+
+def _longest_shared_phrase(phrase: Sequence[str], tokens: Sequence[str]) -> list[str]:
+    """The longest run of at least two consecutive words of ``phrase`` that occurs in ``tokens`` (else [])."""
+    for n in range(len(phrase) - 1, 1, -1):
+        for start in range(len(phrase) - n + 1):
+            if _phrase_at(phrase[start : start + n], tokens) >= 0:
+                return list(phrase[start : start + n])
+    return []
 
 
 def _curated(asset: Asset) -> bool:
