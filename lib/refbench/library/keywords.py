@@ -18,9 +18,9 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens without stop words; a trailing plural ``s`` is dropped from longer words."""
+    """Lower-case word tokens without stop words; a plural ``s`` is dropped ("dogs", not "bus", "glass", "iris")."""
     tokens = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-    return [w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w for w in tokens]
+    return [w[:-1] if len(w) >= 4 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w for w in tokens]
 
 
 class KeywordIndex:
