@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from refbench.errors import ModelUnavailableError, OptionError, UnknownBackendError
 from refbench.library import create_image_embedder, create_text_embedder
 from refbench.library.asset_types import gather_evidence, guess_type
@@ -253,7 +252,9 @@ def test_evaluation_measures() -> None:
     assert precision_at_k(["x", "y", "z", "w", "v", "a"], {"a"}, k=5) == 0.0
     assert scene_is_right(["A", "B"], [{"A"}, {"B", "C"}]) and not scene_is_right(["A", "B", "D"], [{"A"}, {"B"}])
     assert scene_is_right([], []) and not scene_is_right(["A"], [])
-    result = sweep(np.array([0.99, 0.95, 0.90]), np.array([True, True, False]), np.array([0.9, 0.95]), higher_is_closer=True)
+    result = sweep(
+        np.array([0.99, 0.95, 0.90]), np.array([True, True, False]), np.array([0.9, 0.95]), higher_is_closer=True
+    )
     assert result.precision.tolist() == [2 / 3, 1.0] and result.best_at_full_precision() == 1
 
 

@@ -25,7 +25,8 @@ STYLE_VISUAL_WEIGHT = 0.6  # recommendations: visual cosine vs colour-histogram 
 
 @dataclass(frozen=True)
 class LibraryEntry:
-    """One indexed asset as search sees it."""
+    """One indexed asset as search sees it. Results hide an asset whose source image nearly repeats an image
+    that already gave a better result (the duplicate stays registered, linked in ``v_near_duplicates``)."""
 
     tag: str
     asset_type: str
@@ -34,6 +35,8 @@ class LibraryEntry:
     crop_path: str
     document: str  # the text that text search matches (name, type, class, description, OCR, colours, classes)
     ocr_text: str = ""
+    image_id: str = ""  # the source image
+    duplicate_of: str = ""  # the earlier image the source image nearly repeats ("" when none)
 
 
 @dataclass
@@ -63,6 +66,12 @@ class LibraryIndex:
         if tag not in self.rows:
             raise UnknownTagError(tag, self.rows)
         return self.rows[tag]
+
+    def collapse(self, rows: Sequence[int], *, shown: Sequence[int] = ()) -> list[int]:
+        """Rows in order, without those whose source image nearly repeats an image that also gave a row (or one
+        of the ``shown`` rows: the query's own assets): the original is preferred to its re-encode."""
+        present = {self.entries[r].image_id for r in [*rows, *shown]}
+        return [r for r in rows if not (self.entries[r].duplicate_of and self.entries[r].duplicate_of in present)]
 
     def allowed(self, types: Sequence[str]) -> np.ndarray | None:
         """(N,) mask of the asset types asked for; ``None`` for all."""
@@ -175,7 +184,7 @@ class LibrarySearcher:
         fused = reciprocal_rank_fusion(rankings)
         cosine = dict(zip(map(int, dense), map(float, dense_scores), strict=True))
         hits = []
-        for row in sorted(fused, key=lambda r: (-fused[r], r))[:k]:
+        for row in self.index.collapse(sorted(fused, key=lambda r: (-fused[r], r)))[:k]:
             entry = self.index.entries[row]
             why = [f"text cosine {cosine[row]:.2f}" if row in cosine else ""]
             if bm25[row] > 0:
@@ -194,11 +203,14 @@ class LibrarySearcher:
         hits = self.identity_hits(image_rgb) if (not types or "character" in types) else []
         seen = {h.tag for h in hits}
         query = self.image_embedder.embed_images([image_rgb])[0]
-        scores, rows = self.index.visual_index.search(query, k=k + len(seen), allowed=self.index.allowed(types))
-        for score, row in zip(scores, rows, strict=True):
-            entry = self.index.entries[int(row)]
+        scores, rows = self.index.visual_index.search(query, k=2 * k + len(seen), allowed=self.index.allowed(types))
+        score_of = dict(zip(map(int, rows), map(float, scores), strict=True))
+        for row in self.index.collapse(list(score_of)):
+            entry = self.index.entries[row]
             if entry.tag not in seen:
-                hits.append(_hit(entry, float(score), f"visual cosine {score:.2f} ({self.image_embedder.name})"))
+                hits.append(
+                    _hit(entry, score_of[row], f"visual cosine {score_of[row]:.2f} ({self.image_embedder.name})")
+                )
         return hits[:k]
 
     def identity_hits(self, image_rgb: np.ndarray) -> list[SearchHit]:
@@ -234,11 +246,10 @@ class LibrarySearcher:
         allowed = self.index.allowed(types)
         allowed = np.ones(len(self.index), bool) if allowed is None else allowed.copy()
         allowed[row] = False
-        scores, rows = self.index.visual_index.search(self.index.visual[row], k=k, allowed=allowed)
-        return [
-            _hit(self.index.entries[int(r)], float(s), f"visual cosine {s:.2f} to {tag}")
-            for s, r in zip(scores, rows, strict=True)
-        ]
+        scores, rows = self.index.visual_index.search(self.index.visual[row], k=2 * k, allowed=allowed)
+        score_of = dict(zip(map(int, rows), map(float, scores), strict=True))
+        kept = self.index.collapse(list(score_of), shown=[row])[:k]  # the asset hides its own near-duplicates
+        return [_hit(self.index.entries[r], score_of[r], f"visual cosine {score_of[r]:.2f} to {tag}") for r in kept]
 
     def recommend(self, tags: Sequence[str], *, k: int = 10, types: Sequence[str] = ()) -> list[SearchHit]:
         """Style-consistent assets for a selection: nearest to its centroid in visual and colour space."""
@@ -254,7 +265,8 @@ class LibrarySearcher:
         scores[rows] = -np.inf
         if allowed is not None:
             scores[~allowed] = -np.inf
-        order = [int(r) for r in np.argsort(-scores, kind="stable")[:k] if np.isfinite(scores[r])]
+        ranked = [int(r) for r in np.argsort(-scores, kind="stable")[: 2 * k + len(rows)] if np.isfinite(scores[r])]
+        order = self.index.collapse(ranked, shown=rows)[:k]
         label = ", ".join(tags)
         return [
             _hit(

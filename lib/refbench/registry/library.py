@@ -171,12 +171,24 @@ class Library:
         """Every active, indexed asset with its vectors, by tag."""
         columns = self._con.execute(
             "SELECT v.tag, v.asset_type, v.name, v.source_image_file, v.crop_path, x.document,"
-            " coalesce(x.ocr_text, '') AS ocr_text, x.visual, x.text_vector, x.colour"
+            " coalesce(x.ocr_text, '') AS ocr_text, v.source_image_id AS image_id,"
+            " coalesce((SELECT min(n.duplicate_of) FROM near_duplicates n WHERE n.image_id = v.source_image_id), '')"
+            " AS duplicate_of, x.visual, x.text_vector, x.colour"
             " FROM v_assets v JOIN asset_index x USING (asset_id)"
             " WHERE x.visual_model = ? AND x.text_model = ? ORDER BY v.tag",
             [visual_model, text_model],
         ).fetchnumpy()
-        keys = ("tag", "asset_type", "name", "source_image_file", "crop_path", "document", "ocr_text")
+        keys = (
+            "tag",
+            "asset_type",
+            "name",
+            "source_image_file",
+            "crop_path",
+            "document",
+            "ocr_text",
+            "image_id",
+            "duplicate_of",
+        )
         entries = [LibraryEntry(*(str(columns[k][i]) for k in keys)) for i in range(len(columns["tag"]))]
         return StoredVectors(
             entries, _matrix(columns["visual"]), _matrix(columns["text_vector"]), _matrix(columns["colour"])

@@ -54,8 +54,9 @@ CREATE TABLE auto_placements (
     role VARCHAR NOT NULL,
     confidence FLOAT NOT NULL,
     reason VARCHAR NOT NULL,
-    run_id VARCHAR,
-    created_at TIMESTAMP DEFAULT current_timestamp
+    run_id VARCHAR NOT NULL,            -- the plan run that added them
+    created_at TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, scene_id, tag)
 );
 
 CREATE VIEW v_near_duplicates AS
