@@ -41,7 +41,12 @@ samples: venv
 demo: setup
 	$(RB) manifest data/samples/photos
 	$(RB) describe
+	$(RB) assets add data/samples/library
+	$(RB) index
+	$(RB) search "brick wall" -k 5
+	$(RB) search --image data/samples/photos/obama_2.jpg -k 3 --json
 	$(RB) plan data/samples/scenes.yaml --dry-run
+	$(RB) plan data/samples/scenes_auto.yaml --auto --dry-run
 	$(RB) report notebooks/04_manifest_report.ipynb -p db_path data/refbench.duckdb
 
 test: setup

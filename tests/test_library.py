@@ -311,3 +311,21 @@ def test_clip_onnx_backend_embeds_images_and_texts_into_one_space(tmp_path: Path
     assert not np.allclose(texts[0], texts[1])
     with pytest.raises(ModelUnavailableError, match="does not exist"):
         create_image_embedder("clip-onnx", model_dir=MODELS, model_path=tmp_path / "missing")
+
+
+def test_derived_models_are_built_once_and_again_when_their_inputs_change(tmp_path: Path) -> None:
+    from refbench.provision.weights import DerivedFile, derive_models
+
+    built = []
+
+    def build(model_dir: Path) -> None:
+        built.append(model_dir)
+        (model_dir / "out.onnx").write_bytes(b"onnx")
+
+    item = DerivedFile("out.onnx", ("efficientnet/efficientnet-lite0-57934424.pth",), build, "test")
+    assert derive_models(tmp_path, derived=(item,)) == [tmp_path / "out.onnx"]
+    derive_models(tmp_path, derived=(item,))
+    assert len(built) == 1  # the stamp matches: nothing to do
+    (tmp_path / "out.onnx.source").write_text("made from something else\n")
+    derive_models(tmp_path, derived=(item,))
+    assert len(built) == 2

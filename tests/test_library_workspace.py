@@ -187,3 +187,17 @@ def test_plan_auto_places_assets_from_the_prompt_and_stores_why(library, tmp_pat
         stored = ws.library.placements(planned.run_id)
     assert {(p.scene_id, p.tag) for p in stored} == {("s1", logo), ("s1", bus)}
     assert all(0 < p.confidence <= 1 and "in the prompt" in p.reason for p in stored)
+
+
+def test_the_flow_task_indexes_incrementally(library) -> None:
+    """The manifest flow's index task is ``run_index`` (tested through ``.fn()``, CONVENTIONS.md 10)."""
+    import importlib.util
+
+    from refbench.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("manifest_flow", PROJECT_ROOT / "flows" / "manifest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    settings, _ = library
+    summary = module.index_task.fn(settings)
+    assert summary.assets_indexed == 0 and summary.assets_unchanged > 0
