@@ -29,6 +29,7 @@ class KeywordIndex:
     def __init__(self, documents: list[str]) -> None:
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s resets it on import
         self.n = len(documents)
         self.retriever = bm25s.BM25()
         tokenized = [words(d) or ["_"] for d in documents]

@@ -14,7 +14,7 @@ import csv
 import itertools
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,7 @@ class LibraryEvaluation:
     run_id: str = ""
     types: list[tuple[str, str, str, str]] = field(default_factory=list)  # path, expected, guessed, reason
     queries: list[tuple[str, float, float, list[str], int]] = field(default_factory=list)  # q, p@5, rr, top5, n rel
+    queries_unnamed: list[float] = field(default_factory=list)  # p@5 of each query with the names left out
     identity: list[tuple[str, str, str, float]] = field(default_factory=list)  # file, expected, got, cosine
     rejections: list[tuple[str, str]] = field(default_factory=list)  # file of an absent person, what it matched
     duplicates: dict[str, dict] = field(default_factory=dict)
@@ -80,6 +81,7 @@ class LibraryEvaluation:
             Metric("type_accuracy", correct / max(len(self.types), 1), "fraction"),
             Metric("text_precision_at_5", float(np.mean([q[1] for q in self.queries])), "fraction"),
             Metric("text_mrr", float(np.mean([q[2] for q in self.queries])), "fraction"),
+            Metric("text_precision_at_5_without_names", float(np.mean(self.queries_unnamed)), "fraction"),
             Metric("identity_precision_at_1", float(np.mean([e == g for _, e, g, _ in self.identity])), "fraction"),
             Metric("identity_false_matches", sum(bool(g) for _, g in self.rejections), "queries"),
             Metric("automatch_accuracy", float(np.mean([r for _, _, r in self.scenes])), "fraction"),
@@ -140,22 +142,31 @@ def curate_characters(settings: Settings, identities_csv: Path) -> None:
 
 
 def measure_text(evaluation: LibraryEvaluation, settings: Settings, queries: Path, models: LibraryModels) -> None:
-    """precision@5 and reciprocal rank of every dev query."""
+    """precision@5 and reciprocal rank of every dev query; again with the assets' names left out of their
+    documents (an ablation: how much content alone — classes, OCR, colours, descriptions — finds)."""
     searcher = open_searcher(settings, models=models)
+    unnamed = _without_names(searcher, models)
     with Workspace.open(settings, read_only=True) as ws:
         assets = list(ws.assets.list())
     for item in yaml.safe_load(queries.read_text())["queries"]:
         relevant = relevant_tags(assets, item["relevant"])
         ranked = [h.tag for h in searcher.search(text=item["query"], k=10)]
-        evaluation.queries.append(
-            (
-                item["query"],
-                precision_at_k(ranked, relevant),
-                reciprocal_rank(ranked, relevant),
-                ranked[:5],
-                len(relevant),
-            )
-        )
+        rank = reciprocal_rank(ranked, relevant)
+        evaluation.queries.append((item["query"], precision_at_k(ranked, relevant), rank, ranked[:5], len(relevant)))
+        blind = [h.tag for h in unnamed.search(text=item["query"], k=10)]
+        evaluation.queries_unnamed.append(precision_at_k(blind, relevant))
+
+
+def _without_names(searcher: LibrarySearcher, models: LibraryModels) -> LibrarySearcher:
+    """The same library with each document's leading name removed (documents start with "<name>. ")."""
+    index = searcher.index
+    entries = [
+        replace(e, document=e.document.split(". ", 1)[1] if ". " in e.document else e.document, name=e.tag)
+        for e in index.entries
+    ]
+    text = models.text.embed_texts([e.document for e in entries])
+    blind = LibraryIndex(entries, index.visual, text, index.colour, identities=index.identities)
+    return LibrarySearcher(blind, text_embedder=models.text, image_embedder=models.image)
 
 
 def measure_identity(evaluation: LibraryEvaluation, samples: Path, models: LibraryModels) -> None:
