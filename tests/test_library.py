@@ -131,7 +131,7 @@ def test_a_variant_is_a_near_duplicate_and_another_photo_is_not(effnet, samples_
     bits = hash_bits([perceptual_hashes(im).phash for im in (original, other, copy)])
     rule = NearDuplicateRule()
     found = rule.find(bits, effnet.embed_images([original, other, copy]), new=[2])
-    assert {(d.index, d.of) for d in found} == {(2, 0)}  # the variant repeats obama_1, not obama_2
+    assert {(d.index, d.of, d.method) for d in found} == {(2, 0, "phash"), (2, 0, "visual")}  # obama_1, not _2
     assert hamming(bits[0], bits[1:2])[0] > rule.max_phash_bits  # same man, another photo: distinct
 
 
@@ -150,11 +150,11 @@ def test_exact_index_equals_numpy_and_hnsw_finds_the_same_neighbours() -> None:
     vectors = rng.normal(size=(3000, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     query = vectors[7] + 0.05 * rng.normal(size=64).astype(np.float32)
-    truth = np.argsort(-(vectors @ query))[:10]
-    scores, ids = ExactIndex(vectors).search(query, k=10)
+    truth = np.argsort(-(vectors @ query))[:50]
+    scores, ids = ExactIndex(vectors).search(query, k=50)
     assert ids.tolist() == truth.tolist() and np.all(np.diff(scores) <= 0)
     _, approx = HnswIndex(vectors).search(query, k=10)
-    assert len(set(approx.tolist()) & set(truth.tolist())) >= 9
+    assert len(set(approx.tolist()) & set(truth[:10].tolist())) >= 9
     allowed = np.zeros(3000, bool)
     allowed[100:110] = True  # a rare type: HNSW falls back to exact search over its rows
     assert set(HnswIndex(vectors).search(query, k=5, allowed=allowed)[1]) <= set(range(100, 110))
