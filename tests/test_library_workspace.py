@@ -16,7 +16,6 @@ from refbench.library.evaluation import make_variant
 from refbench.pipelines.library import AddSummary, add_assets, near_duplicate_pairs, recommend, run_index, search
 from refbench.pipelines.manifest import Backends, ManifestOptions, run_manifest
 from refbench.pipelines.plan import PlanOptions, plan_scenes
-from refbench.registry import Workspace
 from refbench.settings import Settings
 from typer.testing import CliRunner
 
@@ -163,8 +162,8 @@ def test_index_is_incremental_and_a_rename_refreshes_only_the_text(library) -> N
     again = run_index(settings)
     assert (again.assets_indexed, again.images_hashed, again.texts_refreshed) == (0, 0, 0)
     brick = tag_of(settings, "brick.png")
-    with Workspace.open(settings) as ws:
-        ws.library.rename(brick, "terracotta facade")
+    renamed = CliRunner().invoke(app, ["assets", "rename", brick, "terracotta facade", "--db", str(settings.database)])
+    assert renamed.exit_code == 0, renamed.output
     refreshed = run_index(settings)
     assert (refreshed.assets_indexed, refreshed.texts_refreshed) == (0, 1)
     assert search("terracotta facade", settings=settings, k=1)[0].tag == brick

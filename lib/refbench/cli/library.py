@@ -54,6 +54,19 @@ def assets_add(
         console.print(f"{summary.index.near_duplicates} near-duplicate link(s): see `refbench duplicates`")
 
 
+@assets_app.command("rename")
+def assets_rename(
+    tag: Annotated[str, typer.Argument(help="The asset's tag.")],
+    name: Annotated[str, typer.Argument(help="Its new name (e.g. the person's).")],
+    db: DbOption = None,
+) -> None:
+    """Name an asset (curation): `plan --auto` finds curated names in prompts; `refbench index` re-embeds its text."""
+    from refbench.pipelines.library import rename_asset
+
+    rename_asset(tag, name, settings=settings_for(db))
+    console.print(f"{tag} is now {name!r}")
+
+
 @app.command()
 def index(
     db: DbOption = None,
