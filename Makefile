@@ -41,7 +41,17 @@ samples: venv
 demo: setup
 	$(RB) manifest data/samples/photos
 	$(RB) describe
+	$(RB) assets add data/samples/library
+	# Curation: the sample identities' names (tags as in data/samples/scenes.yaml), for `plan --auto`.
+	$(RB) assets rename CHAR_01 "Jacinda Ardern" && $(RB) assets rename CHAR_02 "Eileen Collins"
+	$(RB) assets rename CHAR_03 "Joe Biden" && $(RB) assets rename CHAR_12 "Emmanuel Macron"
+	$(RB) assets rename CHAR_13 "Barack Obama" && $(RB) assets rename CHAR_14 "Rishi Sunak"
+	$(RB) assets rename CHAR_15 "Tom Hanks"
+	$(RB) index
+	$(RB) search "brick wall" -k 5
+	$(RB) search --image data/samples/photos/obama_2.jpg -k 3 --json
 	$(RB) plan data/samples/scenes.yaml --dry-run
+	$(RB) plan data/samples/scenes_auto.yaml --auto --dry-run
 	$(RB) report notebooks/04_manifest_report.ipynb -p db_path data/refbench.duckdb
 
 test: setup

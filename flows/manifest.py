@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from refbench.describe import create_describer
 from refbench.pipelines.describe import DescribeSummary, describe_assets
+from refbench.pipelines.library import IndexSummary, run_index
 from refbench.pipelines.manifest import ManifestOptions, ManifestSummary, run_manifest
 from refbench.pipelines.tasks import prefect_map
 from refbench.settings import Settings
@@ -43,6 +44,12 @@ def describe_task(settings: Settings, describer: str) -> DescribeSummary:
     return describe_assets(settings, create_describer(describer))
 
 
+@task(name="index-library", cache_policy=NO_CACHE)
+def index_task(settings: Settings) -> IndexSummary:
+    """Index the asset library (embeddings, OCR, hashes, near-duplicate links); incremental."""
+    return run_index(settings)
+
+
 def make_task_runner(name: TaskRunnerName) -> TaskRunner:
     """The task runner a setting names: a 2-thread pool, or a local 2-worker Dask cluster."""
     if name == "dask":
@@ -63,6 +70,7 @@ def manifest_flow(
     face_threshold: float | None = None,
     task_runner: TaskRunnerName = "default",
     describer: str | None = None,
+    index_library: bool = False,
 ) -> dict:
     """Turn a folder of photos into the asset registry (incremental; safe to re-run).
 
@@ -74,6 +82,7 @@ def manifest_flow(
         face_threshold: same-person cosine threshold; default the workspace's calibrated one.
         task_runner: ``default`` (2 threads) or ``dask`` (local 2-worker Dask cluster).
         describer: describe the assets afterwards with this backend (``local``, ``gemini``); ``None``: skip.
+        index_library: index the asset library afterwards (``refbench index``), after describing.
 
     Returns:
         The run summary as plain values (run id, counts, seconds per stage).
@@ -83,6 +92,7 @@ def manifest_flow(
     pipeline = manifest_pipeline.with_options(task_runner=make_task_runner(task_runner))
     summary = pipeline(Path(photos_dir), settings, options, task_runner)
     described = describe_task(settings, describer) if describer else None
+    indexed = index_task(settings) if index_library else None
     get_run_logger().info(
         "manifest %s: %d images, %d faces, %d identities, assets %s",
         summary.run_id,
@@ -103,6 +113,7 @@ def manifest_flow(
         "seconds": dict(summary.seconds),
         "contact_sheet": str(summary.contact_sheet),
         "described": described.as_dict() if described else None,
+        "indexed": {"run_id": indexed.run_id, "assets": indexed.assets_indexed} if indexed else None,
     }
 
 

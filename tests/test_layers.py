@@ -15,7 +15,19 @@ import pytest
 from refbench.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "lib" / "refbench"
-STAGES = ("ingest", "detect", "faces", "identity", "assets", "select", "clean", "generation", "describe", "provision")
+STAGES = (
+    "ingest",
+    "detect",
+    "faces",
+    "identity",
+    "assets",
+    "select",
+    "clean",
+    "generation",
+    "describe",
+    "provision",
+    "library",
+)
 BASE = ("types", "errors", "settings", "runtime", "versions", "credentials", "google_api")
 # What each layer must not import (module prefixes under refbench.).
 FORBIDDEN = {

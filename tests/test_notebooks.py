@@ -16,6 +16,7 @@ TINY: dict[str, dict] = {
     "01_detection_explorer": {"image_file": "dog.jpg", "detector": "opencv-darknet", "min_confidence": 0.3},
     "02_face_thresholds": {"max_images": 8},
     "04_manifest_report": {"max_faces": 2},
+    "05_asset_library": {"index_first": True, "index_ocr": False, "query": "a dog", "k": 4},
 }
 LOGIC = re.compile(r"^\s*(async\s+def|def|class)\s", re.MULTILINE)
 

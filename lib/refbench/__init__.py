@@ -24,6 +24,10 @@ _EXPORTS = {
     "ManifestSummary": "refbench.pipelines.manifest",
     "load_backends": "refbench.pipelines.manifest",
     "run_manifest": "refbench.pipelines.manifest",
+    "add_assets": "refbench.pipelines.library",
+    "run_index": "refbench.pipelines.library",
+    "search": "refbench.pipelines.library",
+    "recommend": "refbench.pipelines.library",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -29,6 +29,39 @@ def backend_availability(settings: Settings) -> list[tuple[str, str, str]]:
             rows.append(("face model", name, f"available ({analyzer.execution_provider})"))
         except RefbenchError as error:
             rows.append(("face model", name, f"unavailable: {error}"))
+    rows += library_availability(settings)
+    return rows
+
+
+def library_availability(settings: Settings) -> list[tuple[str, str, str]]:
+    """The asset library's default embedders and OCR reader, loaded or with the reason they cannot be."""
+    from refbench.library import (
+        DEFAULT_IMAGE_EMBEDDER,
+        DEFAULT_TEXT_EMBEDDER,
+        create_image_embedder,
+        create_text_embedder,
+    )
+    from refbench.library.ocr import create_ocr_reader
+
+    rows = []
+    for kind, name, load in (
+        (
+            "image embedder",
+            DEFAULT_IMAGE_EMBEDDER,
+            lambda: create_image_embedder(DEFAULT_IMAGE_EMBEDDER, model_dir=settings.models),
+        ),
+        (
+            "text embedder",
+            DEFAULT_TEXT_EMBEDDER,
+            lambda: create_text_embedder(DEFAULT_TEXT_EMBEDDER, model_dir=settings.models),
+        ),
+        ("OCR", "rapidocr", create_ocr_reader),
+    ):
+        try:
+            backend = load()
+            rows.append((kind, name, f"available ({getattr(backend, 'execution_provider', 'CPUExecutionProvider')})"))
+        except RefbenchError as error:
+            rows.append((kind, name, f"unavailable: {error}"))
     return rows
 
 

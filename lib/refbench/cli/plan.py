@@ -52,6 +52,9 @@ def plan(
     max_refs: Annotated[int, typer.Option(help="References per scene (Veo 3.1: at most 3).")] = 3,
     base_url: Annotated[str | None, typer.Option(help="API endpoint override (tests: a loopback fake).")] = None,
     poll_interval: Annotated[float, typer.Option(help="Seconds between operation polls.")] = 10.0,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Fill each scene's placements from its prompt (names, objects, places).")
+    ] = False,
     max_polls: Annotated[int, typer.Option(help="Polls before giving up on an operation.")] = 60,
 ) -> None:
     """Select references per scene, print the selection and the exact request JSON; refuse invalid requests."""
@@ -61,8 +64,14 @@ def plan(
 
     settings = settings_for(db)
     options = PlanOptions(mode=mode, model=model, max_refs=max_refs)
-    planned = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run)
+    planned = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run, auto=auto)
     for item in planned.plans:
+        for placement in planned.auto.get(item.scene.scene_id, []):
+            console.print(
+                f"scene {item.scene.scene_id}: auto {placement.tag} as {placement.role} "
+                f"(confidence {placement.confidence:.2f}: {escape(placement.reason)})",
+                soft_wrap=True,
+            )
         console.print(selection_table(item))
         console.print_json(json.dumps(item.request.to_json()))
         for check in item.checks:

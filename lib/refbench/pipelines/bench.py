@@ -204,7 +204,8 @@ def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path
 
 
 def main(argv: list[str]) -> None:
-    """``python -m refbench.pipelines.bench`` runs everything; ``--one PHOTOS LABEL WS MODELS`` measures one set."""
+    """``python -m refbench.pipelines.bench`` runs everything (``--no-library``: the manifest rows only);
+    ``--one PHOTOS LABEL WS MODELS`` measures one set."""
     if argv[:1] == ["--one"]:
         photos, label, workspace, models = argv[1:5]
         settings = Settings(data_dir=Path(workspace), model_dir=Path(models))
@@ -212,8 +213,17 @@ def main(argv: list[str]) -> None:
         return
     from rich.console import Console
 
-    results = run_benchmark(settings=Settings())
-    Console().print(Path(Settings().reports / "bench.md").read_text())
+    settings = Settings()
+    results = run_benchmark(settings=settings)
+    if "--no-library" not in argv:
+        from refbench.pipelines.library_bench import library_metrics, library_report, run_library_benchmark
+
+        latency, indexing = run_library_benchmark(settings=settings)
+        with Workspace.open(settings) as ws, ws.runs.track("bench", {"part": "library"}) as run:
+            run.log_many(library_metrics(latency, indexing))
+        report = settings.reports / "bench.md"
+        report.write_text(report.read_text() + "\n" + library_report(latency, indexing))
+    Console().print(Path(settings.reports / "bench.md").read_text())
     del results
 
 

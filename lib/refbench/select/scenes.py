@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from refbench.errors import SceneSpecError
 
-TAG_PATTERN = r"^(CHAR|PROP|VEH|ANIM|ENV)_\d{2,}$"
+# Detected assets (CHAR, PROP, VEH, ANIM, ENV) and declared ones (`refbench assets add`: LOGO, PROD, PERS, TEX, STYLE).
+TAG_PATTERN = r"^(CHAR|PROP|VEH|ANIM|ENV|LOGO|PROD|PERS|TEX|STYLE)_\d{2,}$"
 MAX_SCENES_FILE_BYTES = 2_000_000  # a storyboard of thousands of scenes; anything bigger is not a scenes file
 MAX_NESTING = 20  # scenes nest 4 levels deep; a deeper document is an attack or a mistake
 MAX_PROMPT_CHARS = 4000  # Veo takes up to 1,024 tokens of prompt (~4 characters each)
@@ -57,7 +58,8 @@ class Placement(BaseModel):
 class SceneSpec(BaseModel):
     """One scene: prompt, framing, placed assets and output format.
 
-    ``pins`` are tags always chosen as references, ``unpins`` tags never chosen (manual overrides).
+    ``pins`` are tags always chosen as references, ``unpins`` tags never chosen (manual overrides); an unpinned
+    tag need not be placed (it keeps ``plan --auto`` from placing it).
     ``first_frame``/``last_frame`` are image files for frame interpolation (exclusive with references).
     """
 
@@ -100,10 +102,8 @@ class SceneSpec(BaseModel):
     @model_validator(mode="after")
     def _overrides_are_placed(self) -> SceneSpec:
         placed = self.tags
-        for field, tags in (("pins", self.pins), ("unpins", self.unpins)):
-            missing = [t for t in tags if t not in placed]
-            if missing:
-                raise ValueError(f"{field} {missing} are not placed in this scene")
+        if missing := [t for t in self.pins if t not in placed]:
+            raise ValueError(f"pins {missing} are not placed in this scene")
         if both := set(self.pins) & set(self.unpins):
             raise ValueError(f"tags {sorted(both)} are both pinned and unpinned")
         return self

@@ -17,7 +17,7 @@ from refbench.errors import SelectionError
 from refbench.select.scenes import ROLE_PRIORITY, Role, SceneSpec, ShotType
 from refbench.types import Asset, AssetSet
 
-OBJECT_TYPES = ("prop", "vehicle", "animal")
+OBJECT_TYPES = ("prop", "vehicle", "animal", "product", "logo")
 FULL_BODY_SHOTS = (ShotType.WIDE, ShotType.ACTION)
 
 __all__ = ["Selection", "SelectionError", "Slot", "select_references"]
