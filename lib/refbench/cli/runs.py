@@ -78,7 +78,8 @@ def report(
     reports_dir: Annotated[Path | None, typer.Option(help="Output folder (default: reports/).")] = None,
 ) -> None:
     """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
-    from refbench.pipelines.report import parse_parameters, run_report
+    from refbench.cli.progress import progress
+    from refbench.pipelines.report import CellProgress, parse_parameters, run_report
 
     parameters = parse_parameters(ctx.args)
     settings = settings_for(db)
@@ -86,7 +87,12 @@ def report(
         settings = settings.model_copy(update={"reports_dir": reports_dir})
     if db and "db_path" not in parameters:
         parameters["db_path"] = str(db)
-    result = run_report(notebook, parameters=parameters, settings=settings)
+    with progress(f"report {notebook.stem}") as advance:
+
+        def on_cell(cell: CellProgress) -> None:
+            advance(cell.index - 1, cell.total, f"cell {cell.index}: {cell.source}")
+
+        result = run_report(notebook, parameters=parameters, settings=settings, on_cell=on_cell)
     console.print(
         f"report {result.run_id} ({result.seconds:.1f} s)\n  notebook: {result.notebook}\n  html:     {result.html}"
     )

@@ -344,19 +344,29 @@ def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float
     return float(candidates[choice]), float(accuracies[choice]), (float(edges[choice]), float(edges[choice + 1]))
 
 
-def embed_distractors(
+@dataclass(frozen=True)
+class DistractorFace:
+    """One face of a distractor photo: its key (``file#index``), where it is, and its embedding (D,)."""
+
+    key: str
+    path: Path
+    xyxy: np.ndarray  # (4,) in pixels of the upright image
+    embedding: np.ndarray
+
+
+def find_distractor_faces(
     folder: Path,
     *,
     analyzer: FaceAnalyzer,
     min_face_width: float = MIN_DISTRACTOR_FACE_PX,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
-) -> dict[str, np.ndarray]:
+) -> list[DistractorFace]:
     """Every face at least ``min_face_width`` px wide in the images of ``folder``, keyed ``file#index``.
 
     Distractors are faces of people known to be absent from the labelled set and distinct from each other
     (e.g. group photos): they add different-person pairs, so that low false-accept rates can be resolved.
     """
-    found: dict[str, np.ndarray] = {}
+    found = []
     for path in list_files(folder):
         try:
             faces = analyzer.analyze(load_image_rgb(path, limits=limits))
@@ -364,8 +374,21 @@ def embed_distractors(
             continue
         widths = faces.xyxy[:, 2] - faces.xyxy[:, 0]
         for i in np.flatnonzero(widths >= min_face_width):
-            found[f"{path.relative_to(folder)}#{i:02d}"] = np.asarray(faces.data["embedding"][i], dtype=np.float32)
+            embedding = np.asarray(faces.data["embedding"][i], dtype=np.float32)
+            found.append(DistractorFace(f"{path.relative_to(folder)}#{i:02d}", path, faces.xyxy[i], embedding))
     return found
+
+
+def embed_distractors(
+    folder: Path,
+    *,
+    analyzer: FaceAnalyzer,
+    min_face_width: float = MIN_DISTRACTOR_FACE_PX,
+    limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+) -> dict[str, np.ndarray]:
+    """The embeddings of ``find_distractor_faces``, by key."""
+    faces = find_distractor_faces(folder, analyzer=analyzer, min_face_width=min_face_width, limits=limits)
+    return {face.key: face.embedding for face in faces}
 
 
 def distractor_pairs(labelled: Iterable[str], distractors: Iterable[str]) -> list[LabeledPair]:
