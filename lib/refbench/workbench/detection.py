@@ -21,7 +21,7 @@ from refbench.ingest import load_image_rgb
 from refbench.settings import DEFAULT_FACE_MODEL, ImageLimits
 from refbench.types import FACE_CLASS, Detections
 from refbench.workbench import WorkspaceReader
-from refbench.workbench.live import Explorer
+from refbench.workbench.live import Explorer, figure_image
 from refbench.workbench.tables import show_table
 
 STORED = "stored"  # detector choice meaning "the boxes the manifest registered"
@@ -190,4 +190,4 @@ class DetectionExplorer:
         counts = class_counts(
             filter_detections(self.detections(image_id, detector), min_confidence=min_confidence, classes=classes)
         )
-        display(figure, show_table([("class", "count"), *counts.items()]))
+        display(figure_image(figure), show_table([("class", "count"), *counts.items()]))

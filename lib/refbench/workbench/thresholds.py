@@ -200,7 +200,10 @@ def clusters_html(data: ExplorerData, threshold: float) -> str:
             continue
         names = sorted({data.identities[i] if i < data.n_labelled else "other person" for i in members})
         faces = "".join(f"<img src='{data.thumbnail_uris[i]}' height='56' style='margin:1px'>" for i in members)
-        rows.append(f"<tr><td>identity {number}: {html.escape(', '.join(names))}</td><td>{faces}</td></tr>")
+        rows.append(
+            f"<tr><td style='text-align:left'>identity {number}: {html.escape(', '.join(names))}</td>"
+            f"<td style='text-align:left'>{faces}</td></tr>"
+        )
     note = f"<p>… and {singles} distractor face(s) alone in their own cluster.</p>" if singles else ""
     return f"<table><caption>clusters at {threshold:.2f}</caption>{''.join(rows)}</table>{note}"
 
