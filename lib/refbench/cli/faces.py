@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import DbOption, FaceModel, app, console, settings_for
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -24,7 +24,7 @@ def calibrate(
         Path | None,
         typer.Option(help="Folder of photos of other people (group photos): every face adds different-person pairs."),
     ] = None,
-    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     db: DbOption = None,
     set_default: Annotated[bool, typer.Option(help="Make the recommended threshold this model's default.")] = True,
 ) -> None:
@@ -98,7 +98,7 @@ def calibration_table(outcome: CalibrationOutcome) -> Table:
 def evaluate_identity(
     reference: Annotated[str, typer.Option(help="CHAR tag of the workspace (CHAR_01) or a reference image.")],
     outputs: Annotated[list[Path], typer.Argument(help="Generated images or videos.")],
-    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     db: DbOption = None,
 ) -> None:
     """FaceSim-Arc of generated outputs against a reference identity (16 frames per video)."""
