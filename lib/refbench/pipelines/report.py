@@ -281,7 +281,7 @@ def write_html(executed: Path, html_path: Path) -> int:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             data.pop(WIDGET_MIME, None)
-            n_images += any(key.startswith("image/") for key in data)
+            n_images += any(key.startswith("image/") for key in data) + data.get("text/html", "").count("data:image/")
     exporter = HTMLExporter(
         extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
         template_file="offline.html.j2",
