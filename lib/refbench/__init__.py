@@ -24,6 +24,10 @@ _EXPORTS = {
     "ManifestSummary": "refbench.pipelines.manifest",
     "load_backends": "refbench.pipelines.manifest",
     "run_manifest": "refbench.pipelines.manifest",
+    "verify": "refbench.pipelines.identify",
+    "find": "refbench.pipelines.identify",
+    "Verification": "refbench.pipelines.identify",
+    "Match": "refbench.pipelines.identify",
 }
 __all__ = sorted(_EXPORTS)
 

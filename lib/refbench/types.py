@@ -91,6 +91,38 @@ class Detections:
             self.xyxy, self.confidence, self.class_id, {**self.data, **{k: np.asarray(v) for k, v in columns.items()}}
         )
 
+    def to_supervision(self) -> Any:
+        """This as a ``supervision.Detections`` (same boxes, scores, class ids; every per-row field in ``data``).
+
+        ``class_name`` keeps its name, which supervision's annotators use as labels.
+        """
+        import supervision as sv
+
+        return sv.Detections(
+            xyxy=self.xyxy.copy(),
+            confidence=self.confidence.copy(),
+            class_id=self.class_id.copy(),
+            data={key: np.asarray(value).copy() for key, value in self.data.items()},
+        )
+
+    @classmethod
+    def from_supervision(cls, detections: Any) -> Detections:
+        """A ``supervision.Detections`` as refbench's (e.g. boxes from a supervision model adapter).
+
+        Ground-truth boxes carry no score or class: confidence then reads 1.0 and class_id -1. Masks and
+        tracker ids ride in ``data`` (``mask`` (N, H, W) bool, ``tracker_id`` (N,) int).
+        """
+        n = len(detections.xyxy)
+        extra = {name: getattr(detections, name) for name in ("mask", "tracker_id")}
+        data = {key: np.asarray(value) for key, value in detections.data.items()}
+        data |= {name: np.asarray(value) for name, value in extra.items() if value is not None}
+        return cls(
+            np.asarray(detections.xyxy, dtype=np.float32),
+            np.ones(n, np.float32) if detections.confidence is None else detections.confidence,
+            np.full(n, -1, np.int32) if detections.class_id is None else detections.class_id,
+            data,
+        )
+
     @classmethod
     def merge(cls, objects: Detections, faces: Detections) -> Detections:
         """Objects and faces as one ``Detections``: faces get class ``face`` and id -1, objects NaN landmarks."""
