@@ -5,7 +5,7 @@ Stages compute on these, the registry reads and writes them, and nothing passes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,10 @@ EMBEDDING_DIM = 512  # registry column width; smaller embeddings are zero-padded
 FACE_CLASS = "face"  # class name of faces when objects and faces are shown together
 BEST_WIDTH_BAND = (0.15, 0.25)  # face width / image width that generators keep best (DESIGN.md)
 FRONTAL_YAW_DEG = 15.0  # |yaw| below this counts as facing the camera
+
+# How long work reports how far it has come: ``progress(done, total, step)`` before each step (the CLI draws
+# a bar, a flow logs a line). Stages and pipelines take one as ``progress=`` and call it if given.
+Progress = Callable[[int, int, str], None]
 
 
 def _check(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:

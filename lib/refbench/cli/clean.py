@@ -30,6 +30,7 @@ def clean(
     db: DbOption = None,
 ) -> None:
     """Make clean references (tier 1 crop, tier 2 gray background, tier 3 generated + ArcFace-checked)."""
+    from refbench.cli.progress import progress
     from refbench.pipelines.clean import run_clean_sheets
 
     settings = settings_for(db)
@@ -39,11 +40,11 @@ def clean(
         from refbench.generation.submit import make_client
 
         generator = GeminiImageGenerator(make_client(mode="gemini", base_url=base_url), model=gemini_model)
-    console.print(
-        results_table(
-            run_clean_sheets(settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model)
+    with progress(f"clean ({tier})") as advance:
+        run = run_clean_sheets(
+            settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model, progress=advance
         )
-    )
+    console.print(results_table(run))
 
 
 def results_table(run: CleanRun) -> Table:

@@ -29,17 +29,20 @@ def calibrate(
     set_default: Annotated[bool, typer.Option(help="Make the recommended threshold this model's default.")] = True,
 ) -> None:
     """Measure how well the face model separates same- from different-person pairs; set its threshold."""
+    from refbench.cli.progress import progress
     from refbench.pipelines.calibrate import run_calibration
 
-    outcome = run_calibration(
-        settings_for(db),
-        images_dir=images,
-        pairs_file=pairs,
-        identities_file=identities,
-        distractors_dir=distractors,
-        face_model=face_model,
-        set_default=set_default,
-    )
+    with progress("calibrate: embedding faces") as advance:
+        outcome = run_calibration(
+            settings_for(db),
+            images_dir=images,
+            pairs_file=pairs,
+            identities_file=identities,
+            distractors_dir=distractors,
+            face_model=face_model,
+            set_default=set_default,
+            progress=advance,
+        )
     console.print(calibration_table(outcome))
     m = outcome.calibration.metrics
     for target, resolvable in m.far_resolvable.items():

