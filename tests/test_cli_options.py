@@ -101,3 +101,22 @@ def test_failed_runs_say_why_in_list_and_compare(settings: Settings) -> None:
     assert "failed" in line and "OptionError: no face in reference.jpg" in line
     compared = runner.invoke(app, ["runs", "compare", done, failed, "--db", str(settings.database)])
     assert f"{failed} failed: OptionError: no face in reference.jpg: pick another photo" in compared.output
+
+
+def test_doctor_says_how_to_use_ultralytics_without_contradicting_itself() -> None:
+    from refbench.cli.doctor import ultralytics_state
+
+    state = ultralytics_state()
+    assert state.startswith("available with --detector-model PATH") and "unavailable" not in state
+
+
+def test_ultralytics_without_a_model_file_names_the_flag(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [REFBENCH, "manifest", str(tmp_path), "--detector", "ultralytics", "--db", str(tmp_path / "ws.duckdb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1 and "pass --detector-model PATH" in result.stdout + result.stderr
+    assert not (tmp_path / "ws.duckdb").exists()
