@@ -164,29 +164,48 @@ def flipped_pairs(data: ExplorerData, threshold: float, *, reference: float) -> 
     return sorted(flips, key=lambda item: item[1], reverse=True)
 
 
+def errors_at(data: ExplorerData, threshold: float) -> list[tuple[LabeledPair, float]]:
+    """Pairs decided wrongly at ``threshold`` (different people accepted, the same person rejected), worst first."""
+    s = data.calibration.scores
+    wrong = [(p, float(v)) for p, v in zip(s.pairs, s.scores, strict=True) if (v >= threshold) != p.same]
+    return sorted(wrong, key=lambda item: abs(item[1] - threshold), reverse=True)
+
+
+def pairs_table(data: ExplorerData, pairs: list[tuple[LabeledPair, float]], *, threshold: float, limit: int) -> str:
+    """Pairs with both faces, cosine, truth and the decision at ``threshold`` (at most ``limit`` rows)."""
+    rows = [
+        f"<tr><td style='text-align:left'><img src='{data.thumbnail_uris[data.index[p.a]]}' height='48'> "
+        f"<img src='{data.thumbnail_uris[data.index[p.b]]}' height='48'></td>"
+        f"<td style='text-align:left'>{html.escape(p.a)}<br>{html.escape(p.b)}</td><td>{score:.3f}</td>"
+        f"<td>{'same' if p.same else 'different'}</td><td>{'accepted' if score >= threshold else 'rejected'}</td>"
+        f"<td>{'right' if (score >= threshold) == p.same else 'wrong'}</td></tr>"
+        for p, score in pairs[:limit]
+    ]
+    head = "<tr><th>faces</th><th>files</th><th>cosine</th><th>truth</th><th>decision</th><th>now</th></tr>"
+    more = f"<p>… and {len(pairs) - limit} more.</p>" if len(pairs) > limit else ""
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
 def flips_html(data: ExplorerData, threshold: float, *, reference: float, limit: int = 12) -> str:
-    """The pairs that change decision between ``reference`` (the threshold in use) and ``threshold``, with faces."""
+    """The pairs that change decision between ``reference`` (the threshold in use) and ``threshold``, with faces;
+    at the threshold in use itself, the pairs it gets wrong."""
     flips = flipped_pairs(data, threshold, reference=reference)
     if not flips:
-        return f"<p>No labelled pair changes decision between {reference:.2f} (in use) and {threshold:.2f}.</p>"
-    raising = threshold > reference  # a higher threshold rejects pairs the one in use accepted
-    fixed = sum(pair.same != raising for pair, _ in flips)  # rejecting a different pair (or accepting a same one)
-    rows = [
-        f"<tr><td><img src='{data.thumbnail_uris[data.index[p.a]]}' height='48'> "
-        f"<img src='{data.thumbnail_uris[data.index[p.b]]}' height='48'></td>"
-        f"<td>{html.escape(p.a)}<br>{html.escape(p.b)}</td><td>{score:.3f}</td>"
-        f"<td>{'same' if p.same else 'different'}</td>"
-        f"<td>{'rejected now' if raising else 'accepted now'}</td>"
-        f"<td>{'fixed' if p.same != raising else 'new error'}</td></tr>"
-        for p, score in flips[:limit]
-    ]
-    more = f"<p>… and {len(flips) - limit} more.</p>" if len(flips) > limit else ""
+        wrong = errors_at(data, threshold)
+        intro = f"<p>No pair changes decision between {reference:.2f} (in use) and {threshold:.2f}; move the slider. "
+        if not wrong:
+            return intro + f"Every labelled and distractor pair is decided right at {threshold:.2f}.</p>"
+        return (
+            intro
+            + f"<b>{len(wrong)} pair(s) decided wrongly</b> at {threshold:.2f}:</p>"
+            + pairs_table(data, wrong, threshold=threshold, limit=limit)
+        )
+    fixed = sum((score >= threshold) == pair.same for pair, score in flips)  # right now, so wrong before
     summary = (
         f"<p><b>{len(flips)} pair(s) flip</b> from {reference:.2f} (in use) to {threshold:.2f}: "
         f"{fixed} error(s) fixed, {len(flips) - fixed} new error(s).</p>"
     )
-    head = "<tr><th>faces</th><th>files</th><th>cosine</th><th>truth</th><th>decision</th><th>effect</th></tr>"
-    return f"{summary}<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    return summary + pairs_table(data, flips, threshold=threshold, limit=limit)
 
 
 def clusters_html(data: ExplorerData, threshold: float) -> str:
