@@ -120,3 +120,20 @@ def test_ultralytics_without_a_model_file_names_the_flag(tmp_path: Path) -> None
     )
     assert result.returncode == 1 and "pass --detector-model PATH" in result.stdout + result.stderr
     assert not (tmp_path / "ws.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"detector": "yolo"}, "No object detector backend named 'yolo'; available: opencv-darknet, ultralytics"),
+        ({"face_model": "arcface"}, "No face model backend named 'arcface'; available: insightface"),
+        ({"face_threshold": 1.5}, r"face threshold must be a cosine similarity in \[-1, 1\], got 1.5"),
+    ],
+)
+def test_manifest_options_are_checked_when_made(options: dict, message: str) -> None:
+    """The Python API and the Prefect flow refuse a bad option at once, not after loading models."""
+    from refbench.errors import ConfigError
+    from refbench.pipelines.manifest import ManifestOptions
+
+    with pytest.raises(ConfigError, match=message):
+        ManifestOptions(**options)
