@@ -51,7 +51,6 @@ def test_help_loads_no_heavy_library() -> None:
         (["describe", "--backend", "openai"], "'openai' is not one of 'local', 'gemini'"),
         (["calibrate", "--images", "PHOTOS", "--face-model", "x"], "'x' is not one of"),
         (["plan", str(SCENES), "--mode", "vertx"], "'vertx' is not one of 'gemini', 'vertex'"),
-        (["plan", str(SCENES), "--submit"], "add --mode vertex"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
@@ -60,8 +59,16 @@ def test_bad_options_are_refused_before_any_work(tmp_path: Path, args: list[str]
     result = runner.invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "200"})
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
-    assert '"prompt"' not in result.output and "request valid" not in result.output  # nothing planned or printed
     assert not db.exists()
+
+
+def test_submit_without_vertex_mode_is_refused_before_planning(demo_copy: Settings) -> None:
+    command = [REFBENCH, "plan", str(SCENES), "--submit", "--db", str(demo_copy.database)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        "error: google-genai 3.4 sends generate_videos only in Vertex mode: plan with --mode vertex"
+    ]  # one line: no selection table, no request JSON printed first
 
 
 @pytest.mark.parametrize(

@@ -165,4 +165,4 @@ def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_pat
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "pre-flight checks: request valid" in html
-    assert "<td>CHAR_01</td>" in html and "close-up: characters first, as face crops" in html
+    assert ">CHAR_01</td>" in html and "close-up: characters first, as face crops" in html

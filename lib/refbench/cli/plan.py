@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from refbench.cli.app import ApiMode, DbOption, app, console, settings_for
+from refbench.errors import OptionError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -58,10 +59,7 @@ def plan(
     if dry_run and submit:
         raise typer.BadParameter("--dry-run and --submit exclude each other")
     if submit and mode != "vertex":  # checked before any scene is planned or printed
-        raise typer.BadParameter(
-            "Veo calls through the SDK need Vertex mode (the Gemini API client refuses them): add --mode vertex",
-            param_hint="--submit",
-        )
+        raise OptionError("google-genai 3.4 sends generate_videos only in Vertex mode: plan with --mode vertex")
     from refbench.pipelines.plan import PlanOptions, plan_scenes, submit_plans
 
     settings = settings_for(db)
