@@ -18,7 +18,7 @@ from refbench.settings import PROJECT_ROOT, Settings
 
 REFBENCH = str(Path(sys.executable).with_name("refbench"))
 RUNS = 3
-LIMIT_S = 30  # the stall this guards against lasted 300 s; a healthy run takes ~5-12 s on 2 cores
+LIMIT_S = 30  # the stall this guards against lasted 300 s; a healthy run takes ~8-15 s on a busy 2-core machine
 WIDGET_REPR = re.compile(r"\b(VBox|HBox|interactive|Output|Dropdown|FloatSlider)\(")
 EMBEDDED_IMAGE = re.compile(r'<img[^>]+src="data:image/(?:png|jpeg);base64,')
 STATE = {
