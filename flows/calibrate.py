@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from refbench.errors import RefbenchError
 from refbench.identity.calibration import summary_metrics
+from refbench.names import FaceModel
 from refbench.pipelines.calibrate import CalibrationOutcome, run_calibration
 from refbench.pipelines.prefect_artifacts import failed, publish
 from refbench.settings import Settings
@@ -27,7 +28,7 @@ def calibrate_flow(
     images_dir: Path,
     identities_file: Path | None = None,
     pairs_file: Path | None = None,
-    face_model: str | None = None,
+    face_model: FaceModel | None = None,
     distractors_dir: Path | None = None,
     db_path: Path | None = None,
     reports_dir: Path | None = None,

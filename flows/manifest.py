@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from refbench.describe import create_describer
 from refbench.errors import RefbenchError
+from refbench.names import Describer, Detector, FaceModel
 from refbench.pipelines.describe import DescribeSummary, describe_assets
 from refbench.pipelines.manifest import ManifestOptions, ManifestSummary, run_manifest
 from refbench.pipelines.prefect_artifacts import failed, publish
@@ -60,11 +61,11 @@ def make_task_runner(name: TaskRunnerName) -> TaskRunner:
 def manifest_flow(
     photos_dir: Path,
     db_path: Path | None = None,
-    detector: str | None = None,
-    face_model: str | None = None,
+    detector: Detector | None = None,
+    face_model: FaceModel | None = None,
     face_threshold: float | None = None,
     task_runner: TaskRunnerName = "default",
-    describer: str | None = None,
+    describer: Describer | None = None,
 ) -> dict:
     """Turn a folder of photos into the asset registry (incremental; safe to re-run).
 

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from refbench.errors import RefbenchError
+from refbench.names import ApiMode, CleanTier, Describer, Detector, FaceModel
 
 if TYPE_CHECKING:
     from refbench.settings import Settings
 
-# Choices checked by typer before any work (and listed in --help). tests/test_cli.py keeps them equal to the
-# backend registries, which cannot be imported here without loading numpy and OpenCV.
-Detector = Literal["opencv-darknet", "ultralytics"]
-FaceModel = Literal["insightface", "opencv-yunet-sface"]
-CleanTier = Literal["original", "rembg-gray", "generative"]
-Describer = Literal["local", "gemini"]
-ApiMode = Literal["gemini", "vertex"]
+# Choices (refbench.names) are checked by typer before any work and listed in --help.
+__all__ = ["ApiMode", "CleanTier", "DbOption", "Describer", "Detector", "FaceModel", "app", "console", "run_cli"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
