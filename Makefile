@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RB := $(VENV)/bin/refbench
+DB := data/refbench.duckdb
+LAB_PORT ?= 8888
 export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
@@ -14,7 +16,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.ultralytics
 export ORT_DISABLE_TELEMETRY := 1
 export U2NET_HOME := $(CURDIR)/data/models/u2net
 
-.PHONY: setup venv models samples demo test bench fuzz lint gpu clean
+.PHONY: setup venv models samples demo lab chromium test bench fuzz lint gpu clean
 
 setup: venv models samples
 
@@ -54,7 +56,20 @@ demo: setup
 	$(RB) plan data/samples/scenes_auto.yaml --auto --dry-run
 	$(RB) report notebooks/04_manifest_report.ipynb -p db_path data/refbench.duckdb
 
-test: setup
+# JupyterLab on 127.0.0.1 with the notebooks open; prints the URL with its token. Needs a workspace to explore.
+lab: setup $(DB)
+	$(RB) lab --port $(LAB_PORT)
+
+$(DB):
+	$(RB) manifest data/samples/photos --db $(DB)
+
+# Debian's chromium for the real-browser test (tests/test_browser.py, Playwright with executable_path).
+# Never `playwright install`: it downloads browsers. Quick when chromium is already there.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] || { echo "make chromium: run as root (apt-get)"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup chromium
 	$(PY) -m pytest -q tests
 
 # 11,000 mutated images through the decoder and a run over mutated files: zero unhandled exceptions expected.

@@ -12,7 +12,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from refbench.errors import RefbenchError
+from refbench.identity.calibration import summary_metrics
+from refbench.names import FaceModel
 from refbench.pipelines.calibrate import CalibrationOutcome, run_calibration
+from refbench.pipelines.prefect_artifacts import failed, publish
 from refbench.settings import Settings
 
 # Embedding, metrics, plots and the DuckDB writes are one library call: the run it records is the CLI's.
@@ -24,7 +28,7 @@ def calibrate_flow(
     images_dir: Path,
     identities_file: Path | None = None,
     pairs_file: Path | None = None,
-    face_model: str | None = None,
+    face_model: FaceModel | None = None,
     distractors_dir: Path | None = None,
     db_path: Path | None = None,
     reports_dir: Path | None = None,
@@ -47,17 +51,32 @@ def calibrate_flow(
     """
     overrides = {k: v for k, v in {"db_path": db_path, "reports_dir": reports_dir}.items() if v is not None}
     settings = Settings(**overrides)
-    outcome: CalibrationOutcome = calibrate_task(
-        settings,
-        images_dir=Path(images_dir),
-        pairs_file=pairs_file,
-        identities_file=identities_file,
-        distractors_dir=distractors_dir,
-        face_model=face_model,
-        set_default=set_default,
-        extra_parameters={"orchestrator": "prefect"},
-    )
+    try:
+        outcome: CalibrationOutcome = calibrate_task(
+            settings,
+            images_dir=Path(images_dir),
+            pairs_file=pairs_file,
+            identities_file=identities_file,
+            distractors_dir=distractors_dir,
+            face_model=face_model,
+            set_default=set_default,
+            extra_parameters={"orchestrator": "prefect"},
+        )
+    except RefbenchError as error:
+        return failed(error)
     m = outcome.calibration.metrics
+    publish(
+        key="calibration-summary",
+        title=f"calibration {outcome.calibration.calibration_id}",
+        rows=[
+            ("face model", outcome.calibration.face_model),
+            ("pairs same / different", f"{m.n_genuine} / {m.n_impostor}"),
+            ("AUC / EER", f"{m.auc:.4f} / {m.eer:.4f}"),
+            ("recommended threshold", f"{outcome.calibration.recommended_threshold:.3f}"),
+        ],
+        metrics=summary_metrics(outcome.calibration),
+        image=outcome.plots[0] if outcome.plots else None,  # the ROC with its operating point
+    )
     get_run_logger().info(
         "calibration %s: AUC %.4f, EER %.4f, recommended threshold %.3f",
         outcome.calibration.calibration_id,

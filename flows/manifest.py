@@ -15,9 +15,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from refbench.describe import create_describer
+from refbench.errors import RefbenchError
+from refbench.names import Describer, Detector, FaceModel
 from refbench.pipelines.describe import DescribeSummary, describe_assets
 from refbench.pipelines.library import IndexSummary, run_index
 from refbench.pipelines.manifest import ManifestOptions, ManifestSummary, run_manifest
+from refbench.pipelines.prefect_artifacts import failed, publish
 from refbench.pipelines.tasks import prefect_map
 from refbench.settings import Settings
 
@@ -28,7 +31,7 @@ TaskRunnerName = Literal["default", "dask"]
 def manifest_pipeline(
     photos_dir: Path, settings: Settings, options: ManifestOptions, task_runner_name: str
 ) -> ManifestSummary:
-    """``run_manifest`` with its images submitted to this flow's task runner."""
+    """``run_manifest`` with its images submitted to the current flow run's task runner (``.fn`` runs it inline)."""
     return run_manifest(
         photos_dir,
         settings=settings,
@@ -61,18 +64,23 @@ def make_task_runner(name: TaskRunnerName) -> TaskRunner:
     return ThreadPoolTaskRunner(max_workers=2)
 
 
-@flow(name="manifest", log_prints=True)
+@flow(name="manifest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def manifest_flow(
     photos_dir: Path,
     db_path: Path | None = None,
-    detector: str | None = None,
-    face_model: str | None = None,
+    detector: Detector | None = None,
+    face_model: FaceModel | None = None,
     face_threshold: float | None = None,
     task_runner: TaskRunnerName = "default",
-    describer: str | None = None,
+    describer: Describer | None = None,
     index_library: bool = False,
 ) -> dict:
     """Turn a folder of photos into the asset registry (incremental; safe to re-run).
+
+    Each image is analysed by a task named after its file (``analyze-bus.jpg``), on this flow run (2 threads)
+    or, with ``task_runner="dask"``, on a child flow run with a local 2-worker Dask cluster. The run ends
+    with a summary artifact (counts, seconds, contact sheet) and a metrics table; a mistake in the input
+    (a missing folder, an unknown backend) fails it with one line.
 
     Args:
         photos_dir: folder of photos, searched recursively.
@@ -88,11 +96,24 @@ def manifest_flow(
         The run summary as plain values (run id, counts, seconds per stage).
     """
     settings = Settings().for_database(db_path)
-    options = ManifestOptions(detector=detector, face_model=face_model, face_threshold=face_threshold)
-    pipeline = manifest_pipeline.with_options(task_runner=make_task_runner(task_runner))
-    summary = pipeline(Path(photos_dir), settings, options, task_runner)
-    described = describe_task(settings, describer) if describer else None
-    indexed = index_task(settings) if index_library else None
+    try:
+        options = ManifestOptions(detector=detector, face_model=face_model, face_threshold=face_threshold)
+        if task_runner == "dask":  # a running flow keeps its task runner: Dask needs a child flow run
+            pipeline = manifest_pipeline.with_options(task_runner=make_task_runner(task_runner))
+            summary = pipeline(Path(photos_dir), settings, options, task_runner)
+        else:
+            summary = manifest_pipeline.fn(Path(photos_dir), settings, options, task_runner)
+        described = describe_task(settings, describer) if describer else None
+        indexed = index_task(settings) if index_library else None
+    except RefbenchError as error:
+        return failed(error)
+    publish(
+        key="manifest-summary",
+        title=f"manifest {summary.run_id}",
+        rows=summary_rows(summary),
+        metrics=summary.metrics(),
+        image=summary.contact_sheet,
+    )
     get_run_logger().info(
         "manifest %s: %d images, %d faces, %d identities, assets %s",
         summary.run_id,
@@ -115,6 +136,19 @@ def manifest_flow(
         "described": described.as_dict() if described else None,
         "indexed": {"run_id": indexed.run_id, "assets": indexed.assets_indexed} if indexed else None,
     }
+
+
+def summary_rows(summary: ManifestSummary) -> list[tuple[str, object]]:
+    """The summary table of the flow run's artifact."""
+    return [
+        ("images (new / total)", f"{summary.images_new} / {summary.images_total}"),
+        ("rejected (new / total)", f"{summary.rejected_new} / {summary.rejected_total}"),
+        ("faces / identities", f"{summary.faces} / {summary.identities}"),
+        ("face threshold", f"{summary.threshold:.3f} ({summary.threshold_source})"),
+        *[(f"assets: {kind}", n) for kind, n in summary.assets_by_type.items()],
+        *[(f"seconds: {stage}", f"{seconds:.2f}") for stage, seconds in summary.seconds.items()],
+        ("database", f"`{summary.database}`"),
+    ]
 
 
 if __name__ == "__main__":

@@ -285,22 +285,18 @@ def test_calibrate_flow(prefect_harness, samples_dir: Path, settings, monkeypatc
 
 @pytest.mark.slow
 def test_notebook_runs_with_tiny_parameters(tmp_path: Path) -> None:
-    import papermill
+    """In report mode the explorer is a still: its state, counts, curves, flipping pairs and clusters."""
+    from refbench.pipelines.report import execute_notebook
 
     out = tmp_path / "02_face_thresholds.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK),
-        str(out),
-        cwd=str(NOTEBOOK.parent),
-        kernel_name="python3",
-        parameters={"face_models": ["insightface"], "max_images": 5},
-        progress_bar=False,
-    )
+    execute_notebook(NOTEBOOK, out, parameters={"face_models": ["insightface"], "max_images": 5}, timeout_s=300)
     executed = nbformat.read(out, as_version=4)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # ROC, histogram, sweep
-    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 4  # ROC, histogram, sweep; the explorer's
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<b>threshold</b>: 0.30" in html and "clusters at 0.30" in html
+    assert "distractor face(s) alone in their own cluster" in html  # the group photos' faces took part
 
 
 def test_notebook_holds_no_logic() -> None:

@@ -111,9 +111,10 @@ def test_short_videos_give_every_frame(samples_dir: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    ("reference", "tag"), [("CHAR_01", True), ("CHAR_12", True), ("char_01", False), ("photos/CHAR_01.jpg", False)]
+    ("reference", "tag"), [("CHAR_01", True), ("CHAR_12", True), ("char_01", True), ("photos/CHAR_01.jpg", False)]
 )
 def test_tags_and_images_are_told_apart(reference: str, tag: bool) -> None:
+    """``char_01`` is a mistyped tag, not a file: the workspace answers it with "did you mean 'CHAR_01'"."""
     assert is_tag(reference) is tag
 
 

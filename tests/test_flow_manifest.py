@@ -9,6 +9,7 @@ from pathlib import Path
 import cloudpickle
 import pytest
 from _prefect_harness import shared_harness
+from prefect.exceptions import ParameterTypeError
 from prefect.flows import load_flow_from_entrypoint
 from refbench.ingest import LoadedImage, ingest_file
 from refbench.pipelines.analyze import ImageAnalyzer, ImageWork, shared_backends
@@ -110,5 +111,6 @@ def test_flow_rerun_adds_nothing_then_describes_and_unknown_backend_raises(
     with read_workspace(demo_copy) as ws:
         described = sum(a.reverse_prompt is not None for a in ws.assets.list())
     assert described == result["described"]["by_status"]["ok"] > 0
-    with pytest.raises(ValueError, match="No face model backend named 'nope'; available: insightface"):
+    # backends are typed choices (refbench.names): Prefect refuses a wrong one before the run starts
+    with pytest.raises(ParameterTypeError, match="face_model: Input should be 'insightface' or 'opencv-yunet-sface'"):
         manifest_flow(photos_dir=samples_dir, db_path=demo_copy.database, face_model="nope", face_threshold=0.5)

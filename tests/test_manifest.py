@@ -223,7 +223,7 @@ def test_contact_sheet_and_run_metrics(demo_workspace: Settings) -> None:
         n_images = ws.images.count()
         run = ws.runs.latest(kind="manifest")
     sheet = Image.open(path)
-    assert sheet.width == 6 * 220 and sheet.height == -(-n_images // 6) * 260
+    assert sheet.width == 6 * 220 and sheet.height == -(-n_images // 6) * (220 + 54)  # tile + three caption lines
     assert run.metrics["images_total"] == n_images and run.metrics["seconds_detect"] > 0
 
 

@@ -13,7 +13,7 @@ from refbench.settings import PROJECT_ROOT, Settings
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 # Small, fast parameters per notebook; the workspace database is filled in for every notebook that takes one.
 TINY: dict[str, dict] = {
-    "01_detection_explorer": {"image_file": "dog.jpg", "detector": "opencv-darknet", "min_confidence": 0.3},
+    "01_detection_explorer": {"image_name": "dog.jpg", "detector": "opencv-darknet", "min_confidence": 0.3},
     "02_face_thresholds": {"max_images": 8},
     "04_manifest_report": {"max_faces": 2},
     "05_asset_library": {"index_first": True, "index_ocr": False, "query": "a dog", "k": 4},

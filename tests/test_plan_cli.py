@@ -157,23 +157,16 @@ def test_notebook_03_executes_with_small_parameters(demo_copy: Settings, tmp_pat
     assert [c.metadata.get("tags") for c in cells].count(["parameters"]) == 1
     assert not any(line.lstrip().startswith(("def ", "class ")) for c in cells for line in c.source.splitlines())
     output = tmp_path / "out.ipynb"
-    execute_notebook(  # papermill in its own process, bounded: never in this one's event loop
-        notebook,
-        output,
-        parameters={
-            "db_path": str(demo_copy.database),
-            "thumb_size": 64,
-            "shot_type": "close_up",
-            "placements": "ENV_02:subject, CHAR_01:background",
-        },
-        timeout_s=300,
-    )
+    parameters = {"db_path": str(demo_copy.database), "thumb_size": 64, "shot_type": "close_up"}
+    parameters["placements"] = "ENV_02:subject, CHAR_01:background"
+    execute_notebook(notebook, output, parameters=parameters, timeout_s=300)  # report mode: a static still
     outputs = [o for c in nbformat.read(output, as_version=4).cells for o in c.get("outputs", [])]
-    text = "".join(o.get("text", "") for o in outputs)
-    assert "request VALID" in text
+    text = "".join(o.get("text", "") + o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "roles</b>: ENV_02:subject, CHAR_01:background" in text  # the still names the controls' state
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 1
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "<td>CHAR_01</td>" in html and "close-up: characters first, as face crops" in html
+    assert "pre-flight checks: request valid" in html
+    assert ">CHAR_01</td>" in html and "close-up: characters first, as face crops" in html
 
 
 @pytest.mark.parametrize(

@@ -257,3 +257,24 @@ def test_a_write_that_fails_mid_transaction_leaves_the_run_failed_not_running(se
             ws._con.execute("INSERT INTO artifacts (path, kind) VALUES ('x', 'a'), ('x', 'b')")  # the key twice
         stored = ws.runs.get(run.run_id)
     assert stored.status == "failed" and "ConstraintException" in stored.error
+
+
+def test_a_workspace_killed_right_after_it_was_created_opens_again(tmp_path: Path) -> None:
+    """DuckDB 1.5.5 cannot replay schema DDL from its WAL: the schema must reach the file before a kill can."""
+    database = tmp_path / "fresh.duckdb"
+    script = (
+        "import os, signal, sys\nfrom refbench.registry import Workspace\n"
+        "with Workspace.open(sys.argv[1]) as ws:\n"
+        "    with ws.runs.track('manifest', {}):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(database)], capture_output=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    from refbench.registry import Workspace
+
+    with Workspace.open(database) as ws:  # replays the WAL; the killed run is found and marked
+        (run,) = ws.runs.list()
+    assert run.status == "running"  # its process was this test's child, now gone: the next start marks it
+    with Workspace.open(database) as ws:
+        ws.runs.start("describe", {})
+        assert {r.kind: r.status for r in ws.runs.list()} == {"manifest": "interrupted", "describe": "running"}

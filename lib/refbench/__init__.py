@@ -28,6 +28,10 @@ _EXPORTS = {
     "run_index": "refbench.pipelines.library",
     "search": "refbench.pipelines.library",
     "recommend": "refbench.pipelines.library",
+    "verify": "refbench.pipelines.identify",
+    "find": "refbench.pipelines.identify",
+    "Verification": "refbench.pipelines.identify",
+    "Match": "refbench.pipelines.identify",
 }
 __all__ = sorted(_EXPORTS)
 

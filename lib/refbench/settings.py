@@ -13,6 +13,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # defaults are these (override with REFBENCH_OBJECT_DETECTOR / REFBENCH_FACE_MODEL).
 DEFAULT_DETECTOR = "opencv-darknet"
 DEFAULT_FACE_MODEL = "insightface"
+# Set to "1" in a report kernel's environment (``refbench report``): explorers then render a static still of
+# their current state instead of widgets that no front-end will ever draw (``refbench.workbench.live``).
+REPORT_MODE_ENV = "REFBENCH_REPORT_MODE"
 
 
 class Settings(BaseSettings):

@@ -5,7 +5,7 @@ Stages compute on these, the registry reads and writes them, and nothing passes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,10 @@ EMBEDDING_DIM = 512  # registry column width; smaller embeddings are zero-padded
 FACE_CLASS = "face"  # class name of faces when objects and faces are shown together
 BEST_WIDTH_BAND = (0.15, 0.25)  # face width / image width that generators keep best (DESIGN.md)
 FRONTAL_YAW_DEG = 15.0  # |yaw| below this counts as facing the camera
+
+# How long work reports how far it has come: ``progress(done, total, step)`` before each step (the CLI draws
+# a bar, a flow logs a line). Stages and pipelines take one as ``progress=`` and call it if given.
+Progress = Callable[[int, int, str], None]
 
 
 def _check(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
@@ -89,6 +93,38 @@ class Detections:
         """A copy with more (or replaced) per-row fields; each must have one value per row."""
         return Detections(
             self.xyxy, self.confidence, self.class_id, {**self.data, **{k: np.asarray(v) for k, v in columns.items()}}
+        )
+
+    def to_supervision(self) -> Any:
+        """This as a ``supervision.Detections`` (same boxes, scores, class ids; every per-row field in ``data``).
+
+        ``class_name`` keeps its name, which supervision's annotators use as labels.
+        """
+        import supervision as sv
+
+        return sv.Detections(
+            xyxy=self.xyxy.copy(),
+            confidence=self.confidence.copy(),
+            class_id=self.class_id.copy(),
+            data={key: np.asarray(value).copy() for key, value in self.data.items()},
+        )
+
+    @classmethod
+    def from_supervision(cls, detections: Any) -> Detections:
+        """A ``supervision.Detections`` as refbench's (e.g. boxes from a supervision model adapter).
+
+        Ground-truth boxes carry no score or class: confidence then reads 1.0 and class_id -1. Masks and
+        tracker ids ride in ``data`` (``mask`` (N, H, W) bool, ``tracker_id`` (N,) int).
+        """
+        n = len(detections.xyxy)
+        extra = {name: getattr(detections, name) for name in ("mask", "tracker_id")}
+        data = {key: np.asarray(value) for key, value in detections.data.items()}
+        data |= {name: np.asarray(value) for name, value in extra.items() if value is not None}
+        return cls(
+            np.asarray(detections.xyxy, dtype=np.float32),
+            np.ones(n, np.float32) if detections.confidence is None else detections.confidence,
+            np.full(n, -1, np.int32) if detections.class_id is None else detections.class_id,
+            data,
         )
 
     @classmethod

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from refbench.errors import UnknownBackendError
-from refbench.types import Asset
+from refbench.types import Asset, Progress
 
 NEUTRAL_GRAY = (128, 128, 128)
 
@@ -80,6 +80,13 @@ def create_cleaner(name: str, **options: Any) -> Cleaner:
     return CLEANERS[name](**options)
 
 
-def make_clean_references(assets: Sequence[Asset], cleaner: Cleaner, *, out_dir: Path) -> list[CleanResult]:
+def make_clean_references(
+    assets: Sequence[Asset], cleaner: Cleaner, *, out_dir: Path, progress: Progress | None = None
+) -> list[CleanResult]:
     """Clean each asset with ``cleaner``; the rows to store, in order (each asset's usable one last)."""
-    return [result for asset in assets for result in cleaner.clean(asset, out_dir=out_dir)]
+    results = []
+    for done, asset in enumerate(assets):
+        if progress:
+            progress(done, len(assets), asset.tag)
+        results += cleaner.clean(asset, out_dir=out_dir)
+    return results

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.clean import CLEANERS
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import CleanTier, DbOption, FaceModel, app, console, settings_for
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -20,15 +19,18 @@ def clean(
     tags: Annotated[
         list[str] | None, typer.Argument(help="Asset tags (default: every character, prop, vehicle, animal).")
     ] = None,
-    tier: Annotated[str, typer.Option(help=f"Clean tier: {', '.join(CLEANERS)}.")] = "rembg-gray",
+    tier: Annotated[
+        CleanTier, typer.Option(help="original: the crop; rembg-gray: background removed; generative: Gemini.")
+    ] = "rembg-gray",
     gemini_model: Annotated[str, typer.Option(help="Image model of the generative tier.")] = "gemini-2.5-flash-image",
     base_url: Annotated[str | None, typer.Option(help="API base URL (e.g. a loopback `refbench fake-gemini`).")] = None,
     face_model: Annotated[
-        str | None, typer.Option(help="Face model that validates generative sheets (default: the settings').")
+        FaceModel | None, typer.Option(help="Face model that validates generative sheets (default: the settings').")
     ] = None,
     db: DbOption = None,
 ) -> None:
     """Make clean references (tier 1 crop, tier 2 gray background, tier 3 generated + ArcFace-checked)."""
+    from refbench.cli.progress import progress
     from refbench.pipelines.clean import run_clean_sheets
 
     settings = settings_for(db)
@@ -44,11 +46,11 @@ def clean(
             policy=api.policy(),
             limits=settings.image_limits,
         )
-    console.print(
-        results_table(
-            run_clean_sheets(settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model)
+    with progress(f"clean ({tier})") as advance:
+        run = run_clean_sheets(
+            settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model, progress=advance
         )
-    )
+    console.print(results_table(run))
 
 
 def results_table(run: CleanRun) -> Table:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, settings_for
-from refbench.describe import DESCRIBERS
+from refbench.cli.app import DbOption, Describer, app, console, settings_for
 from refbench.errors import OptionError
 
 if TYPE_CHECKING:
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 @app.command()
 def describe(
     backend: Annotated[
-        str | None,
-        typer.Option(help=f"Describer: {', '.join(DESCRIBERS)}; default gemini when an API key is set, else local."),
+        Describer | None, typer.Option(help="Describer; default gemini when an API key is set, else local.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Describe again even assets whose description is cached.")] = False,
     db: DbOption = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 
 from rich.table import Table
@@ -18,6 +19,9 @@ def backend_availability(settings: Settings) -> list[tuple[str, str, str]]:
     """(kind, name, "available (provider)" or the reason it is not) for every registered backend."""
     rows = []
     for name in OBJECT_DETECTORS:
+        if name == "ultralytics":  # runs a model file the user supplies: say how, not "unavailable"
+            rows.append(("object detector", name, ultralytics_state()))
+            continue
         try:
             create_object_detector(name, model_dir=settings.models)
             rows.append(("object detector", name, "available"))
@@ -63,6 +67,13 @@ def library_availability(settings: Settings) -> list[tuple[str, str, str]]:
         except RefbenchError as error:
             rows.append((kind, name, f"unavailable: {error}"))
     return rows
+
+
+def ultralytics_state() -> str:
+    """Whether the ultralytics package is installed, and how to give it weights."""
+    if importlib.util.find_spec("ultralytics") is None:
+        return "unavailable: the ultralytics package is not installed"
+    return "available with --detector-model PATH (a YOLOv8/11 .pt or .onnx you supply; no default weights)"
 
 
 def doctor_report(settings: Settings) -> list[Table]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import DbOption, FaceModel, app, console, settings_for
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -24,22 +24,25 @@ def calibrate(
         Path | None,
         typer.Option(help="Folder of photos of other people (group photos): every face adds different-person pairs."),
     ] = None,
-    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     db: DbOption = None,
     set_default: Annotated[bool, typer.Option(help="Make the recommended threshold this model's default.")] = True,
 ) -> None:
     """Measure how well the face model separates same- from different-person pairs; set its threshold."""
+    from refbench.cli.progress import progress
     from refbench.pipelines.calibrate import run_calibration
 
-    outcome = run_calibration(
-        settings_for(db),
-        images_dir=images,
-        pairs_file=pairs,
-        identities_file=identities,
-        distractors_dir=distractors,
-        face_model=face_model,
-        set_default=set_default,
-    )
+    with progress("calibrate: embedding faces") as advance:
+        outcome = run_calibration(
+            settings_for(db),
+            images_dir=images,
+            pairs_file=pairs,
+            identities_file=identities,
+            distractors_dir=distractors,
+            face_model=face_model,
+            set_default=set_default,
+            progress=advance,
+        )
     console.print(calibration_table(outcome))
     m = outcome.calibration.metrics
     for target, resolvable in m.far_resolvable.items():
@@ -98,7 +101,7 @@ def calibration_table(outcome: CalibrationOutcome) -> Table:
 def evaluate_identity(
     reference: Annotated[str, typer.Option(help="CHAR tag of the workspace (CHAR_01) or a reference image.")],
     outputs: Annotated[list[Path], typer.Argument(help="Generated images or videos.")],
-    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     db: DbOption = None,
 ) -> None:
     """FaceSim-Arc of generated outputs against a reference identity (16 frames per video)."""

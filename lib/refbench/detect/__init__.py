@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from refbench.errors import UnknownBackendError
+from refbench.errors import ModelUnavailableError, UnknownBackendError
 from refbench.types import Detections
 
 
@@ -30,9 +30,9 @@ def _darknet(model_dir: Path, model_path: Path | None, confidence: float) -> Obj
 def _ultralytics(model_dir: Path, model_path: Path | None, confidence: float) -> ObjectDetector:
     from refbench.detect.ultralytics import UltralyticsDetector
 
-    if model_path is None:
-        raise UnknownBackendError(
-            "object detector (needs --model PATH to a .pt/.onnx)", "ultralytics", list(OBJECT_DETECTORS)
+    if model_path is None:  # no weights ship for it: the user brings a model file
+        raise ModelUnavailableError(
+            "the ultralytics detector has no default weights: pass --detector-model PATH (a YOLOv8/11 .pt or .onnx)"
         )
     return UltralyticsDetector(model_path=model_path, confidence=confidence)
 

@@ -24,7 +24,7 @@ from refbench.errors import CalibrationError, ImageRejected, InputNotFound
 from refbench.faces import FaceAnalyzer, largest_face
 from refbench.ingest import list_files, load_image_rgb
 from refbench.settings import ImageLimits
-from refbench.types import Metric
+from refbench.types import Metric, Progress
 
 FAR_TARGETS = (1e-2, 1e-3)
 MIN_DISTRACTOR_FACE_PX = 32  # smaller faces are below what ArcFace (112 px input) can tell apart reliably
@@ -196,10 +196,14 @@ def embed_images(
     images_dir: Path,
     analyzer: FaceAnalyzer,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+    progress: Progress | None = None,
 ) -> EmbeddedImages:
     """Embed the largest face of each file (relative to ``images_dir``), once per file."""
     result = EmbeddedImages(face_model=analyzer.name, embeddings={})
-    for file in dict.fromkeys(files):
+    unique = list(dict.fromkeys(files))
+    for done, file in enumerate(unique):
+        if progress:
+            progress(done, len(unique), file)
         try:
             image = load_image_rgb(images_dir / file, limits=limits)
         except ImageRejected as error:
@@ -344,28 +348,58 @@ def best_accuracy_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float
     return float(candidates[choice]), float(accuracies[choice]), (float(edges[choice]), float(edges[choice + 1]))
 
 
-def embed_distractors(
+@dataclass(frozen=True)
+class DistractorFace:
+    """One face of a distractor photo: its key (``file#index``), where it is, and its embedding (D,)."""
+
+    key: str
+    path: Path
+    xyxy: np.ndarray  # (4,) in pixels of the upright image
+    embedding: np.ndarray
+
+
+def find_distractor_faces(
     folder: Path,
     *,
     analyzer: FaceAnalyzer,
     min_face_width: float = MIN_DISTRACTOR_FACE_PX,
     limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
-) -> dict[str, np.ndarray]:
+    progress: Progress | None = None,
+) -> list[DistractorFace]:
     """Every face at least ``min_face_width`` px wide in the images of ``folder``, keyed ``file#index``.
 
     Distractors are faces of people known to be absent from the labelled set and distinct from each other
     (e.g. group photos): they add different-person pairs, so that low false-accept rates can be resolved.
     """
-    found: dict[str, np.ndarray] = {}
-    for path in list_files(folder):
+    found = []
+    paths = list_files(folder)
+    for done, path in enumerate(paths):
+        if progress:
+            progress(done, len(paths), f"distractors: {path.name}")
         try:
             faces = analyzer.analyze(load_image_rgb(path, limits=limits))
         except ImageRejected:
             continue
         widths = faces.xyxy[:, 2] - faces.xyxy[:, 0]
         for i in np.flatnonzero(widths >= min_face_width):
-            found[f"{path.relative_to(folder)}#{i:02d}"] = np.asarray(faces.data["embedding"][i], dtype=np.float32)
+            embedding = np.asarray(faces.data["embedding"][i], dtype=np.float32)
+            found.append(DistractorFace(f"{path.relative_to(folder)}#{i:02d}", path, faces.xyxy[i], embedding))
     return found
+
+
+def embed_distractors(
+    folder: Path,
+    *,
+    analyzer: FaceAnalyzer,
+    min_face_width: float = MIN_DISTRACTOR_FACE_PX,
+    limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
+    progress: Progress | None = None,
+) -> dict[str, np.ndarray]:
+    """The embeddings of ``find_distractor_faces``, by key."""
+    faces = find_distractor_faces(
+        folder, analyzer=analyzer, min_face_width=min_face_width, limits=limits, progress=progress
+    )
+    return {face.key: face.embedding for face in faces}
 
 
 def distractor_pairs(labelled: Iterable[str], distractors: Iterable[str]) -> list[LabeledPair]:

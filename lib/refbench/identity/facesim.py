@@ -23,7 +23,7 @@ from refbench.types import Metric
 
 N_VIDEO_FRAMES = 16
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-TAG_PATTERN = re.compile(r"^CHAR_\d+$")
+TAG_PATTERN = re.compile(r"^CHAR_\d+$", re.IGNORECASE)  # char_01 is a mistyped tag (did-you-mean), not a file
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 from refbench.assets.crops import FACE_PADDING, OBJECT_PADDING, save_crop, save_thumbnail
-from refbench.detect import ObjectDetector, create_object_detector
-from refbench.errors import OptionError
-from refbench.faces import FaceAnalyzer, create_face_analyzer
+from refbench.detect import OBJECT_DETECTORS, ObjectDetector, create_object_detector
+from refbench.errors import OptionError, UnknownBackendError
+from refbench.faces import FACE_ANALYZERS, FaceAnalyzer, create_face_analyzer
 from refbench.faces.quality import measure_faces
 from refbench.ingest import load_image_rgb
 from refbench.settings import ImageLimits, Settings
@@ -46,6 +46,10 @@ class ManifestOptions:
     object_confidence: float = 0.4
 
     def __post_init__(self) -> None:
+        if self.detector is not None and self.detector not in OBJECT_DETECTORS:  # before minutes of work, not after
+            raise UnknownBackendError("object detector", self.detector, list(OBJECT_DETECTORS))
+        if self.face_model is not None and self.face_model not in FACE_ANALYZERS:
+            raise UnknownBackendError("face model", self.face_model, list(FACE_ANALYZERS))
         if self.face_threshold is not None and not -1.0 <= self.face_threshold <= 1.0:
             raise OptionError(f"face threshold must be a cosine similarity in [-1, 1], got {self.face_threshold}")
         if not 0.0 <= self.object_confidence <= 1.0:

@@ -28,7 +28,7 @@ from refbench.identity.plots import save_calibration_plots
 from refbench.pipelines.common import face_threshold
 from refbench.registry import Workspace
 from refbench.settings import Settings
-from refbench.types import Metric
+from refbench.types import Metric, Progress
 
 SWEEP_THRESHOLDS = np.round(np.arange(0.05, 0.905, 0.01), 2)
 
@@ -115,6 +115,7 @@ def run_calibration(
     set_default: bool = True,
     analyzer: FaceAnalyzer | None = None,
     extra_parameters: dict[str, str] | None = None,
+    progress: Progress | None = None,
 ) -> CalibrationOutcome:
     """Calibrate ``face_model`` (default: the settings') on labelled images, store it (and maybe the new
     default), write plots.
@@ -145,8 +146,12 @@ def run_calibration(
     ):
         current = face_threshold(ws, analyzer.name).value
         files = [f for p in pairs for f in (p.a, p.b)]
-        embedded = embed_images(files, images_dir=images_dir, analyzer=analyzer, limits=limits)
-        distractors = embed_distractors(distractors_dir, analyzer=analyzer, limits=limits) if distractors_dir else None
+        embedded = embed_images(files, images_dir=images_dir, analyzer=analyzer, limits=limits, progress=progress)
+        distractors = (
+            embed_distractors(distractors_dir, analyzer=analyzer, limits=limits, progress=progress)
+            if distractors_dir
+            else None
+        )
         calibration = calibrate(
             pairs,
             images_dir=images_dir,

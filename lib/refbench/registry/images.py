@@ -8,7 +8,7 @@ embedding's zero-padding to ``FLOAT[512]`` happens here and nowhere else.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,12 @@ class DerivedFile:
 
 @dataclass(frozen=True)
 class ImageTags:
-    """A registered image with the tags of the active assets it became (contact sheets)."""
+    """A registered image with the tags of the active assets it became (contact sheets), and the characters
+    whose faces it shows although their asset comes from another photo (``faces_of``)."""
 
     record: ImageRecord
     tags: list[str]
+    faces_of: list[str] = field(default_factory=list)
 
 
 def _record(row: tuple) -> ImageRecord:
@@ -143,10 +145,13 @@ class Images:
         """Every image in ingest order with the tags of the active assets made from it."""
         rows = self._con.execute(
             f"SELECT {_RECORD_COLUMNS}, coalesce((SELECT list(a.tag ORDER BY a.tag) FROM assets a"
-            " WHERE a.active AND a.source_image_id = i.image_id), []) FROM images i"
-            f" ORDER BY {_INGEST_ORDER}"
+            " WHERE a.active AND a.source_image_id = i.image_id), []),"
+            " coalesce((SELECT list(DISTINCT a.tag ORDER BY a.tag) FROM faces f"
+            "  JOIN face_identity fi ON fi.face_id = f.face_id JOIN assets a ON a.identity_id = fi.identity_id"
+            "  WHERE f.image_id = i.image_id AND a.active AND a.source_image_id <> i.image_id), [])"
+            f" FROM images i ORDER BY {_INGEST_ORDER}"
         ).fetchall()
-        return [ImageTags(_record(r[:10]), list(r[10])) for r in rows]
+        return [ImageTags(_record(r[:10]), list(r[10]), list(r[11])) for r in rows]
 
     def scene_candidates(
         self,

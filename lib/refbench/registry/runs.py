@@ -51,6 +51,10 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+# Every kind of run refbench records; a workspace may hold others (from newer code).
+RUN_KINDS = ("manifest", "calibrate", "describe", "clean", "plan", "report", "evaluate-identity", "bench")
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     """One line of a side-by-side comparison; ``section`` is run, parameter, metric or version."""
@@ -208,7 +212,7 @@ class Runs:
         return [_run(r) for r in rows]
 
     def kinds(self) -> list[str]:
-        """The kinds of run this workspace holds."""
+        """The kinds of run this workspace holds (``RUN_KINDS`` lists those refbench writes)."""
         return [r[0] for r in self._con.execute("SELECT DISTINCT kind FROM runs ORDER BY 1").fetchall()]
 
     def get(self, run_id: str) -> Run:

@@ -21,6 +21,7 @@ from refbench.ingest import load_image_rgb
 from refbench.settings import DEFAULT_FACE_MODEL, ImageLimits
 from refbench.types import FACE_CLASS, Detections
 from refbench.workbench import WorkspaceReader
+from refbench.workbench.live import Explorer, figure_image
 from refbench.workbench.tables import show_table
 
 STORED = "stored"  # detector choice meaning "the boxes the manifest registered"
@@ -137,6 +138,21 @@ class DetectionExplorer:
             )
         return self._models[name]
 
+    def explorer(self, image_id: str, detector: str = STORED, min_confidence: float = 0.4) -> Explorer:
+        """Image, detector, confidence and class controls over the figure and counts (live in JupyterLab)."""
+        import ipywidgets as widgets
+
+        controls = {
+            "image_id": widgets.Dropdown(options=self.image_choices(), value=image_id, description="image"),
+            "detector": widgets.Dropdown(options=detector_choices(), value=detector, description="detector"),
+            "min_confidence": widgets.FloatSlider(
+                value=min_confidence, min=0.05, max=1.0, step=0.05, description="confidence"
+            ),
+            "classes": widgets.SelectMultiple(description="classes", rows=6),
+        }
+        self.link_class_filter(controls["classes"], controls["image_id"], controls["detector"])
+        return Explorer(controls, self.show, rows=[("image_id", "detector"), ("min_confidence", "classes")])
+
     def link_class_filter(self, class_filter: Any, image_picker: Any, detector_picker: Any) -> None:
         """Keep a class-filter widget's options to the classes of the picked image and detector."""
 
@@ -174,4 +190,4 @@ class DetectionExplorer:
         counts = class_counts(
             filter_detections(self.detections(image_id, detector), min_confidence=min_confidence, classes=classes)
         )
-        display(figure, show_table([("class", "count"), *counts.items()]))
+        display(figure_image(figure), show_table([("class", "count"), *counts.items()]))

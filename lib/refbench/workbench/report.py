@@ -16,8 +16,8 @@ from PIL import Image
 
 from refbench.errors import InputNotFound
 from refbench.registry.runs import Run, compare
-from refbench.types import Detections
 from refbench.workbench import WorkspaceReader
+from refbench.workbench.tables import thumbnail_html
 
 
 def manifest_run(reader: WorkspaceReader, run_id: str = "") -> Run:
@@ -82,51 +82,63 @@ def jpeg_bytes(path: Path, *, max_side: int) -> bytes:
     return buffer.getvalue()
 
 
-def identity_galleries(reader: WorkspaceReader, *, face_model: str, max_faces: int = 8) -> list[Figure]:
-    """One figure per identity: its face crops (best quality first) over a chart of their quality figures."""
+def identity_galleries(reader: WorkspaceReader, *, face_model: str, max_faces: int = 8) -> Figure:
+    """One compact figure: a tile per identity with its best faces side by side (best first), titled with the
+    tag, the number of faces and the best face's quality, width and yaw."""
     faces = reader.read(lambda ws: ws.faces.gallery(face_model))
     tags = faces.data.get("identity_tag", np.array([], dtype=object))
-    figures = []
-    for tag in dict.fromkeys(tags.tolist()):
-        members = faces[tags == tag]
-        figures.append(_gallery(tag, members[:max_faces], total=len(members)))
-    return figures
-
-
-def _gallery(tag: str, faces: Detections, *, total: int) -> Figure:
-    columns = max(len(faces), 3)
-    figure = Figure(figsize=(1.7 * columns, 4.2), layout="constrained")
-    grid = figure.add_gridspec(2, columns, height_ratios=[2.2, 1])
-    d = faces.data
-    for i in range(len(faces)):
-        axes = figure.add_subplot(grid[0, i])
-        with Image.open(d["crop_path"][i]) as crop:
-            axes.imshow(crop.convert("RGB"))
+    identities = list(dict.fromkeys(tags.tolist()))
+    columns = min(4, max(len(identities), 1))
+    rows = max(1, -(-len(identities) // columns))
+    figure = Figure(figsize=(3.4 * columns, 2.0 * rows), layout="constrained")
+    axes_grid = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axes in axes_grid:
         axes.set_axis_off()
+    for axes, tag in zip(axes_grid, identities, strict=False):
+        members = faces[tags == tag]
+        d = members.data
+        axes.imshow(face_strip([Path(p) for p in d["crop_path"][:max_faces]], height=120))
         axes.set_title(
-            f"{str(d['image_file'][i])[:18]}\nq {d['quality_score'][i]:.2f} · det {faces.confidence[i]:.2f}\n"
-            f"width {d['width_frac'][i]:.0%} · yaw {d['yaw'][i]:+.0f}°",
-            fontsize=7,
+            f"{tag} · {len(members)} face{'s' if len(members) != 1 else ''}\n"
+            f"best q {d['quality_score'][0]:.2f} · width {d['width_frac'][0]:.0%} · yaw {d['yaw'][0]:+.0f}°",
+            fontsize=8,
         )
-    chart = figure.add_subplot(grid[1, :])
-    x = np.arange(len(faces))
-    chart.bar(x - 0.2, d["quality_score"], width=0.4, label="quality")
-    chart.bar(x + 0.2, faces.confidence, width=0.4, label="detection score")
-    chart.set_xticks(x, [str(i + 1) for i in x])
-    chart.set_ylim(0, 1)
-    chart.legend(fontsize=7, loc="lower right")
-    figure.suptitle(
-        f"{tag}: {total} face{'s' if total != 1 else ''}" + (f" (best {len(faces)})" if total > len(faces) else "")
-    )
+    figure.suptitle(f"{len(identities)} identities ({face_model}), best face first", fontsize=10)
     return figure
 
 
-def asset_rows(reader: WorkspaceReader) -> list[tuple]:
-    """Active assets (tag, type, name, source file, quality), by type then tag."""
+def face_strip(paths: list[Path], *, height: int) -> np.ndarray:
+    """Face crops scaled to one ``height`` and set side by side, (height, W, 3) uint8 RGB."""
+    tiles = []
+    for path in paths:
+        with Image.open(path) as crop:
+            rgb = crop.convert("RGB")
+        tiles.append(rgb.resize((max(1, round(rgb.width * height / rgb.height)), height)))
+    strip = Image.new("RGB", (sum(t.width for t in tiles) + 4 * (len(tiles) - 1), height), "white")
+    x = 0
+    for tile in tiles:
+        strip.paste(tile, (x, 0))
+        x += tile.width + 4
+    return np.asarray(strip)
+
+
+def asset_rows(reader: WorkspaceReader, *, thumb_px: int = 72) -> list[tuple]:
+    """Active assets by type then tag: thumbnail, tag, type, name, source image, quality, description."""
     assets = sorted(reader.read(lambda ws: list(ws.assets.list())), key=lambda a: (a.asset_type, a.tag))
     return [
-        ("tag", "type", "name", "source image", "quality"),
-        *[(a.tag, a.asset_type, a.name, a.source_image_file, a.quality) for a in assets],
+        ("", "tag", "type", "name", "source image", "quality", "description"),
+        *[
+            (
+                thumbnail_html(a.crop_path, size=thumb_px),
+                a.tag,
+                a.asset_type,
+                a.name,
+                a.source_image_file,
+                a.quality,
+                a.visual_description or a.reverse_prompt or "(not described yet: run refbench describe)",
+            )
+            for a in assets
+        ],
     ]
 
 

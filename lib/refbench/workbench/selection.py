@@ -5,15 +5,19 @@ Notebooks hold no functions; everything they show is built here from library res
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
+from matplotlib.figure import Figure
 from PIL import Image
 
+from refbench.errors import RefbenchError
 from refbench.generation.plan import PlanOptions, ScenePlan, plan_scene
 from refbench.select.scenes import Role, SceneSpec, ShotType
 from refbench.settings import Settings
 from refbench.types import AssetSet
 from refbench.workbench import WorkspaceReader
+from refbench.workbench.live import Explorer, figure_image
 from refbench.workbench.tables import html_table, records_table
 
 
@@ -66,15 +70,14 @@ def checks_rows(plan: ScenePlan) -> list[dict[str, Any]]:
     return [{"check": c.name, "result": "pass" if c.ok else "REFUSED", "message": c.message} for c in plan.checks]
 
 
-def plot_selection(plan: ScenePlan, *, thumb_size: int = 200) -> Any:
-    """Matplotlib figure: one thumbnail per chosen reference titled with slot, tag, variant and quality."""
-    import matplotlib.pyplot as plt
-
+def plot_selection(plan: ScenePlan, *, thumb_size: int = 200) -> Figure:
+    """One thumbnail per chosen reference, titled with slot, tag, role, variant and quality (no pyplot state)."""
     chosen = plan.selection.chosen
-    figure, axes = plt.subplots(1, max(1, len(chosen)), figsize=(3 * max(1, len(chosen)), 3.4), squeeze=False)
-    for axis in axes[0]:
-        axis.axis("off")
-    for axis, slot in zip(axes[0], chosen, strict=False):
+    figure = Figure(figsize=(3 * max(1, len(chosen)), 3.4), layout="constrained")
+    axes = figure.subplots(1, max(1, len(chosen)), squeeze=False)[0]
+    for axis in axes:
+        axis.set_axis_off()
+    for axis, slot in zip(axes, chosen, strict=False):
         with Image.open(slot.image_path) as image:
             thumb = image.convert("RGB")
         thumb.thumbnail((thumb_size, thumb_size))
@@ -84,43 +87,49 @@ def plot_selection(plan: ScenePlan, *, thumb_size: int = 200) -> Any:
     figure.suptitle(
         f"scene {plan.scene.scene_id}: {plan.scene.shot_type.value}, request {'valid' if plan.valid else 'REFUSED'}"
     )
-    figure.tight_layout()
     return figure
 
 
-def selection_explorer(assets: AssetSet, *, scene: SceneSpec, options: PlanOptions, thumb_size: int = 200) -> Any:
-    """Widgets to change shot type and placements and see selection, thumbnails and checks update."""
+def scene_view(plan: ScenePlan, *, thumb_size: int = 200) -> list[Any]:
+    """What notebook 03 shows of one planned scene: thumbnails, candidates with reasons, checks, request JSON."""
+    import json
+
+    from IPython.display import HTML
+
+    verdict = "valid" if plan.valid else "REFUSED before sending"
+    request = html.escape(json.dumps(plan.request.to_json(), indent=2))
+    return [
+        figure_image(plot_selection(plan, thumb_size=thumb_size)),
+        HTML(html_table(records_table(selection_rows(plan)), caption="candidates, chosen first")),
+        HTML(html_table(records_table(checks_rows(plan)), caption=f"pre-flight checks: request {verdict}")),
+        HTML(f"<details><summary>request JSON</summary><pre>{request}</pre></details>"),
+    ]
+
+
+def selection_explorer(assets: AssetSet, *, scene: SceneSpec, options: PlanOptions, thumb_size: int = 200) -> Explorer:
+    """Shot type, placed tags and roles as controls; the selection, checks and request redraw on each change."""
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
     from IPython.display import HTML, display
 
-    shot = widgets.Dropdown(options=[s.value for s in ShotType], value=scene.shot_type.value, description="shot")
-    tags = widgets.SelectMultiple(options=assets.tags, value=tuple(scene.tags), rows=10, description="tags")
-    roles = {p.asset_tag: p.role.value for p in scene.placements}
-    role_text = widgets.Text(
-        value=", ".join(f"{t}:{r}" for t, r in roles.items()), description="roles", layout=widgets.Layout(width="70%")
-    )
-    output = widgets.Output()
+    roles = ", ".join(f"{p.asset_tag}:{p.role.value}" for p in scene.placements)
+    controls = {
+        "shot": widgets.Dropdown(options=[s.value for s in ShotType], value=scene.shot_type.value, description="shot"),
+        "tags": widgets.SelectMultiple(options=assets.tags, value=tuple(scene.tags), rows=8, description="tags"),
+        "roles": widgets.Text(value=roles, description="roles", layout=widgets.Layout(width="60%")),
+    }
 
-    def refresh(_: object = None) -> None:
-        chosen_roles = dict((p["asset_tag"], p["role"]) for p in parse_placements(role_text.value))
-        placements = [{"asset_tag": t, "role": chosen_roles.get(t, Role.SUBJECT.value)} for t in tags.value]
-        output.clear_output(wait=True)
-        with output:
-            try:
-                updated = scene.model_copy(update={"shot_type": ShotType(shot.value), "pins": [], "unpins": []})
-                updated = SceneSpec.model_validate({**updated.model_dump(), "placements": placements})
-                plan = plan_scene(updated, assets, options=options)
-            except Exception as error:  # shown to the user, not swallowed
-                display(HTML(f"<b>refused:</b> {error}"))
-                return
-            display(plot_selection(plan, thumb_size=thumb_size))
-            plt.close("all")
-            display(
-                HTML(html_table(records_table(selection_rows(plan))) + html_table(records_table(checks_rows(plan))))
+    def draw(shot: str, tags: tuple[str, ...], roles: str) -> None:
+        chosen = {p["asset_tag"]: p["role"] for p in parse_placements(roles)}
+        placements = [{"asset_tag": t, "role": chosen.get(t, Role.SUBJECT.value)} for t in tags]
+        try:
+            overrides = {key: [t for t in getattr(scene, key) if t in tags] for key in ("pins", "unpins")}
+            updated = SceneSpec.model_validate(
+                {**scene.model_dump(), "shot_type": shot, "placements": placements, **overrides}
             )
+            plan = plan_scene(updated, assets, options=options)
+        except (RefbenchError, ValueError) as error:  # a refused scene is for the user to read, not a traceback
+            display(HTML(f"<b>refused:</b> {html.escape(str(error))}"))
+            return
+        display(*scene_view(plan, thumb_size=thumb_size))
 
-    for widget in (shot, tags, role_text):
-        widget.observe(refresh, names="value")
-    refresh()
-    return widgets.VBox([shot, tags, role_text, output])
+    return Explorer(controls, draw, rows=[("shot", "roles"), ("tags",)])
