@@ -4,7 +4,7 @@ Every frame is decoded, the logo composited, and the frame encoded again with it
 count, frame rate and duration stay the same; every audio stream is copied packet for packet (its bytes are
 never decoded). Frames stream one at a time: memory does not grow with the clip's length.
 
-For 8-bit 4:2:0 frames (almost every mp4/mov/webm) only the logo's box is touched, in the decoded YUV planes:
+For 8-bit 4:2:0 frames (almost every mp4/mov/webm) only the logo's box is touched, in a copy of the YUV planes:
 the box is converted to RGB with the frame's own matrix (BT.709 or BT.601, limited or full range), composited
 exactly as on images, and written back where the logo covers a pixel — luma outside the logo and chroma outside
 its 2x2 blocks are the decoder's own values. Other pixel formats go through a whole-frame RGB conversion.
@@ -172,22 +172,16 @@ class YuvRegion:
         self.logo_rgb[y - self.y0 : y - self.y0 + h, x - self.x0 : x - self.x0 + w] = plan.logo.rgba[:, :, :3]
         self.alpha[y - self.y0 : y - self.y0 + h, x - self.x0 : x - self.x0 + w] = plan.logo.rgba[:, :, 3]
 
-    def composite(self, frame, *, opacity: float) -> None:  # noqa: ANN001 - av.VideoFrame
-        """Composite the logo into a yuv420p/yuvj420p ``frame``'s planes, in place."""
+    def composite(self, planes: list[np.ndarray], *, opacity: float, kr: float, kb: float, full: bool) -> None:
+        """Composite the logo into 4:2:0 ``planes`` (Y, U, V uint8 arrays), in place."""
         alpha = effective_alpha(self.alpha, opacity)
         if not alpha.any():
             return
-        kr, kb = MATRICES.get(int(frame.colorspace or 0), BT709 if frame.height >= 720 else BT601)
-        full = frame.format.name == "yuvj420p" or int(frame.color_range or 0) == 2
-        planes = [_plane_view(frame, i) for i in range(3)]
         cy, cx = slice(self.y0, self.y1), slice(self.x0, self.x1)
         hy, hx = slice(self.y0 // 2, (self.y1 + 1) // 2), slice(self.x0 // 2, (self.x1 + 1) // 2)
         luma = planes[0][cy, cx]
-        chroma = [
-            np.repeat(np.repeat(p[hy, hx], 2, axis=0), 2, axis=1)[: luma.shape[0], : luma.shape[1]] for p in planes[1:]
-        ]
-        rgb = yuv_to_rgb(luma, *chroma, kr=kr, kb=kb, full=full)
-        mixed = blend_srgb(self.logo_rgb, rgb, alpha)
+        chroma = [_upsample(p[hy, hx], luma.shape) for p in planes[1:]]
+        mixed = blend_srgb(self.logo_rgb, yuv_to_rgb(luma, *chroma, kr=kr, kb=kb, full=full), alpha)
         y_new, u_new, v_new = rgb_to_yuv(mixed, kr=kr, kb=kb, full=full)
         covered = alpha > 0
         luma[covered] = np.clip(y_new, 0, 255).astype(np.uint8)[covered]
@@ -195,6 +189,17 @@ class YuvRegion:
         for plane, new in ((planes[1], u_new), (planes[2], v_new)):
             target = plane[hy, hx]
             target[blocks] = _block_mean(new, target.shape)[blocks]
+
+
+def _upsample(chroma: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A subsampled chroma block repeated 2x2, cut to ``shape``."""
+    return np.repeat(np.repeat(chroma, 2, axis=0), 2, axis=1)[: shape[0], : shape[1]]
+
+
+def frame_matrix(frame) -> tuple[float, float, bool]:  # noqa: ANN001 - av.VideoFrame
+    """(Kr, Kb, full range) of a frame: its tagged matrix, else BT.709 from 720 lines up and BT.601 below."""
+    kr, kb = MATRICES.get(int(frame.colorspace or 0), BT709 if frame.height >= 720 else BT601)
+    return kr, kb, frame.format.name == "yuvj420p" or int(frame.color_range or 0) == 2
 
 
 def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, *, kr: float, kb: float, full: bool) -> np.ndarray:
@@ -217,10 +222,14 @@ def rgb_to_yuv(rgb: np.ndarray, *, kr: float, kb: float, full: bool) -> tuple[np
     return luma * scale_y + offset + 0.5, cb * scale_c + 128.5, cr * scale_c + 128.5
 
 
-def _plane_view(frame, index: int) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
-    """A writable (height, width) view of one plane of ``frame`` (line padding cut off)."""
-    plane = frame.planes[index]
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+def _i420_planes(i420: np.ndarray, width: int, height: int) -> list[np.ndarray]:
+    """Writable Y (h, w), U and V (ceil(h/2), ceil(w/2)) views of an I420 array."""
+    flat = i420.reshape(-1)
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    luma = flat[: width * height].reshape(height, width)
+    u = flat[width * height : width * height + cw * ch].reshape(ch, cw)
+    v = flat[width * height + cw * ch : width * height + 2 * cw * ch].reshape(ch, cw)
+    return [luma, u, v]
 
 
 def _blocks_any(mask: np.ndarray) -> np.ndarray:
@@ -324,8 +333,14 @@ def _with_logo(frame, region: YuvRegion, plan: OverlayPlan, *, level: float, res
         return frame
     result.frames_with_logo += 1
     if frame.format.name in FAST_FORMATS:
-        region.composite(frame, opacity=level)
-        return frame
+        # A copy: the decoder keeps this frame's buffer as a reference picture for the frames that follow.
+        kr, kb, full = frame_matrix(frame)
+        i420 = frame.to_ndarray()  # (h * 3/2, w): Y, then U, then V
+        region.composite(_i420_planes(i420, frame.width, frame.height), opacity=level, kr=kr, kb=kb, full=full)
+        copy = av.VideoFrame.from_ndarray(i420, format=frame.format.name)
+        copy.pts, copy.time_base = frame.pts, frame.time_base
+        copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
+        return copy
     rgb = frame.to_ndarray(format="rgb24")
     x, y, w, h = plan.placement.xywh
     alpha = effective_alpha(plan.logo.rgba[:, :, 3], level)

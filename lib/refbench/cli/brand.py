@@ -114,8 +114,8 @@ def overlay(
 class _frame_progress:  # noqa: N801 - used like a function
     """A rich progress bar fed by ``progress(done, total)``; silent for images (never called) and with --json."""
 
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled, self._bar, self._task = enabled, None, None
+    def __init__(self, *, enabled: bool, label: str = "frames") -> None:
+        self.enabled, self.label, self._bar, self._task = enabled, label, None, None
 
     def __enter__(self):  # noqa: ANN204
         return self.update if self.enabled else None
@@ -124,7 +124,7 @@ class _frame_progress:  # noqa: N801 - used like a function
         if self._bar is None:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            self._bar = Progress("frames", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
+            self._bar = Progress(self.label, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
             self._bar.start()
             self._task = self._bar.add_task("overlay", total=total or None)
         self._bar.update(self._task, completed=done, total=max(total, done))
@@ -209,7 +209,7 @@ def evaluate_logos_command(
     from refbench.settings import Settings
 
     settings = Settings()
-    with _frame_progress(enabled=True) as progress:
+    with _frame_progress(enabled=True, label="images") as progress:
         evaluation = evaluate_logos(samples or settings.data_dir / "samples", ocr=not no_ocr, progress=progress)
     report = write_logo_report(evaluation, settings.reports / "logo_eval.md")
     for metric in evaluation.metrics():
