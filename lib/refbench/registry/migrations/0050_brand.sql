@@ -45,7 +45,8 @@ CREATE TABLE plan_costs (
     unit_usd DOUBLE,                    -- NULL: no price known for it
     usd DOUBLE,
     tier VARCHAR,
-    price_table_date VARCHAR NOT NULL
+    price_table_date VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, scene_id, item)
 );
 
 CREATE VIEW v_logos AS
