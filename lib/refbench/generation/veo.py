@@ -308,7 +308,7 @@ def _number_of_videos(r: VeoRequest, o: dict[str, Any]) -> str | None:
     n, limit = r.config.get("number_of_videos", 1), MAX_VIDEOS_PER_REQUEST.get(r.mode, 1)
     if isinstance(n, int) and 1 <= n <= limit:
         return None
-    return f"number_of_videos {n!r}: {r.mode} mode takes 1 to {limit} per request (send more requests for more)"
+    return f"number_of_videos {n!r}: {r.mode} mode takes at most {limit} per request (send more requests for more)"
 
 
 def _aspect_ratio(r: VeoRequest, o: dict[str, Any]) -> str | None:
