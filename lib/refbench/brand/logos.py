@@ -253,6 +253,8 @@ def describe(feature: str, e: LogoEvidence) -> str:
         case "log_aspect":
             return f"aspect {e.aspect:.2f}:1"
         case _:
+            if e.text_area_frac is None:
+                return "text not read"
             if e.text_area_frac:
                 return f"text {e.text[:40]!r} covers {e.text_area_frac:.0%} of the image"
-            return "no text read"
+            return "no text found"
