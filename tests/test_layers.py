@@ -27,6 +27,7 @@ STAGES = (
     "describe",
     "provision",
     "library",
+    "brand",
 )
 BASE = ("types", "errors", "settings", "runtime", "versions", "credentials", "google_api")
 # What each layer must not import (module prefixes under refbench.).

@@ -119,6 +119,12 @@ CASES = [
         r"duration must be 8 s at 4k \(got 6 s\)",
     ),
     (
+        "number_of_videos_for_mode",
+        veo(mode="vertex", config={"number_of_videos": 4}),
+        veo(config={"number_of_videos": 2}),
+        r"number_of_videos 2: gemini mode takes at most 1 per request",
+    ),
+    (
         "aspect_ratio_supported",
         veo(config={"aspect_ratio": "9:16"}),
         veo(config={"aspect_ratio": "1:1"}),

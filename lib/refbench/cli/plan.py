@@ -15,7 +15,7 @@ from refbench.errors import OptionError
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from refbench.pipelines.plan import ScenePlan
+    from refbench.pipelines.plan import PlanRun, ScenePlan
 
 
 def selection_table(plan: ScenePlan) -> Table:
@@ -57,6 +57,10 @@ def plan(
         bool, typer.Option("--auto", help="Fill each scene's placements from its prompt (names, objects, places).")
     ] = False,
     max_polls: Annotated[int, typer.Option(help="Polls before giving up on an operation.")] = 60,
+    tier: Annotated[
+        str | None,
+        typer.Option(help="Quality tier draft|standard|final: video model, resolution, storyboard and clean sheets."),
+    ] = None,
 ) -> None:
     """Select references per scene, print the selection and the exact request JSON; refuse invalid requests."""
     if dry_run and submit:
@@ -66,7 +70,7 @@ def plan(
     from refbench.pipelines.plan import PlanOptions, plan_scenes, submit_plans
 
     settings = settings_for(db)
-    options = PlanOptions(mode=mode, model=model, max_refs=max_refs)
+    options = PlanOptions(mode=mode, model=model, max_refs=max_refs, tier=tier)
     planned = plan_scenes(scenes_file, settings=settings, options=options, store_results=not dry_run, auto=auto)
     for item in planned.plans:
         for placement in planned.auto.get(item.scene.scene_id, []):
@@ -84,6 +88,8 @@ def plan(
             f"scene {item.scene.scene_id}: request "
             + ("[green]valid[/green]" if item.valid else "[red]refused before sending[/red]")
         )
+        print_costs(item)
+    print_plan_cost(planned)
     invalid = planned.refused
     if submit:
         for scene_id, result in submit_plans(
@@ -93,3 +99,27 @@ def plan(
     if invalid:
         console.print(f"[red]error:[/red] {len(invalid)} request(s) refused: {', '.join(invalid)}")
         raise typer.Exit(1)
+
+
+def print_costs(item: ScenePlan) -> None:
+    """One line per cost item of a scene, then its total (from the dated price table)."""
+    for line in item.costs:
+        price = "price unknown" if line.unit_usd is None else f"${line.usd:.3f}"
+        console.print(
+            f"  cost {line.item}: {line.quantity:g} {line.unit}(s) of {line.model} {line.variant} = {price}",
+            markup=False,
+            highlight=False,
+        )
+    if item.tier_note:
+        console.print(f"  resolution: {item.tier_note}", markup=False, highlight=False)
+    total = item.cost_usd
+    console.print(f"scene {item.scene.scene_id}: estimated " + ("cost unknown" if total is None else f"${total:.2f}"))
+
+
+def print_plan_cost(planned: PlanRun) -> None:
+    """The plan's estimated total and the price table's date."""
+    from refbench.generation.costs import PRICE_TABLE_DATE
+
+    total = planned.cost_usd
+    amount = "unknown (a price is missing)" if total is None else f"${total:.2f}"
+    console.print(f"plan: estimated {amount} for {len(planned.plans)} scene(s) (prices as of {PRICE_TABLE_DATE})")

@@ -24,6 +24,11 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _usd(value: Any) -> str:
+    """An estimated cost (``cost_usd*`` metrics of plan runs) in dollars."""
+    return f"${value:.2f}" if isinstance(value, (int, float)) else _cell(value)
+
+
 @runs_app.command("list")
 def runs_list(
     db: DbOption = None,
@@ -77,7 +82,8 @@ def runs_compare(
     table = Table("section", "name", comparison.a.run_id, comparison.b.run_id, title="runs compared")
     for row in comparison.differences() if only_differences else comparison.rows:
         style = "bold yellow" if row.differs else None
-        table.add_row(row.section, row.name, _cell(row.a), _cell(row.b), style=style)
+        cell = _usd if row.name.startswith("cost_usd") else _cell
+        table.add_row(row.section, row.name, cell(row.a), cell(row.b), style=style)
     console.print(table)
     console.print(f"{len(comparison.differences())} of {len(comparison.rows)} lines differ")
     for run in (comparison.a, comparison.b):

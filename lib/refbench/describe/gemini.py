@@ -28,22 +28,16 @@ from pydantic import Field, ValidationError
 from refbench.describe import Description
 from refbench.describe.prompts import PROMPT_VERSION, SYSTEM_INSTRUCTION, prompt_for, user_text
 from refbench.errors import ApiKeyRejected, RemoteCallFailed
+from refbench.generation.costs import token_prices
 from refbench.google_api import GoogleApiSettings, error_text, is_key_rejected, make_client
 from refbench.types import Asset
 
 log = logging.getLogger(__name__)
 
 
-# USD per 1M tokens (input, output; thinking tokens bill as output), paid tier, prompts <= 200k tokens.
-# Source: https://ai.google.dev/gemini-api/docs/pricing as published mid-2025 (2.5 Flash $0.30/$2.50 since
-# its GA on 2025-06-17). Prices change: override with REFBENCH_GEMINI_PRICE_IN_PER_MTOK / _OUT_PER_MTOK.
-PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = {
-    "gemini-2.5-flash": (0.30, 2.50),
-    "gemini-2.5-flash-lite": (0.10, 0.40),
-    "gemini-2.5-pro": (1.25, 10.00),
-    "gemini-2.0-flash": (0.10, 0.40),
-    "gemini-2.0-flash-lite": (0.075, 0.30),
-}
+# USD per 1M tokens (input, output) from the one dated price table, with its sources (refbench.generation.costs).
+# Prices change: override with REFBENCH_PRICES_FILE or REFBENCH_GEMINI_PRICE_IN_PER_MTOK / _OUT_PER_MTOK.
+PRICES_USD_PER_MTOK: dict[str, tuple[float, float]] = token_prices()
 BLOCKING_FINISH_REASONS = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
 )

@@ -8,6 +8,7 @@ Veo 3.1 docs, summarised in DESIGN.md "Domain facts"):
 - references are exclusive with a first frame (``image``), ``last_frame`` and ``video``;
 - ``last_frame`` needs a first frame (interpolation);
 - duration 4, 6 or 8 s; exactly 8 s with references and at 1080p/4k;
+- one video per request on the Gemini API, up to 4 on Vertex AI;
 - Vertex-only config fields are refused in Gemini API mode;
 - person generation: ``allow_adult`` whenever an image goes in (references, frames), values valid for the mode;
 - reference images at most 1024 px on the long side; inline payload under a budget (else ``gcs_uri``).
@@ -40,6 +41,8 @@ ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
 # Inline images travel base64-encoded inside the JSON body; above this, use Cloud Storage URIs.
 DEFAULT_INLINE_BUDGET_BYTES = 16 * 1024 * 1024
+# Videos one request may ask for: the Gemini API's Veo 3.x parameter table says 1; Vertex AI's model pages say 4.
+MAX_VIDEOS_PER_REQUEST = {"gemini": 1, "vertex": 4}
 VERTEX_ONLY_FIELDS = ("seed", "generate_audio", "fps", "output_gcs_uri", "mask", "pubsub_topic", "compression_quality")
 PERSON_GENERATION = {
     "gemini": ("allow_all", "allow_adult", "dont_allow"),
@@ -301,6 +304,13 @@ def _duration_8_high_resolution(r: VeoRequest, o: dict[str, Any]) -> str | None:
     return None if res not in HIGH_RESOLUTIONS or d == 8 else f"duration must be 8 s at {res} (got {d} s)"
 
 
+def _number_of_videos(r: VeoRequest, o: dict[str, Any]) -> str | None:
+    n, limit = r.config.get("number_of_videos", 1), MAX_VIDEOS_PER_REQUEST.get(r.mode, 1)
+    if isinstance(n, int) and 1 <= n <= limit:
+        return None
+    return f"number_of_videos {n!r}: {r.mode} mode takes at most {limit} per request (send more requests for more)"
+
+
 def _aspect_ratio(r: VeoRequest, o: dict[str, Any]) -> str | None:
     a = r.config.get("aspect_ratio")
     return None if a in ASPECT_RATIOS else f"aspect ratio {a!r} is not one of {', '.join(ASPECT_RATIOS)}"
@@ -380,6 +390,7 @@ CHECKS: dict[str, Check] = {
     "duration_allowed": _duration_allowed,
     "duration_8_with_references": _duration_8_with_references,
     "duration_8_at_high_resolution": _duration_8_high_resolution,
+    "number_of_videos_for_mode": _number_of_videos,
     "aspect_ratio_supported": _aspect_ratio,
     "resolution_supported": _resolution,
     "config_fields_known": _known_config_fields,

