@@ -57,6 +57,11 @@ def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) ->
     return _save_atomically(Image.fromarray(small), path, format="JPEG", quality=88)
 
 
+def save_png(image_rgb: np.ndarray, path: Path) -> Path:
+    """Write an RGB image (H, W, 3) as PNG atomically (zlib level 1: sheets and generated images are written once)."""
+    return _save_atomically(Image.fromarray(np.ascontiguousarray(image_rgb)), path, format="PNG", compress_level=1)
+
+
 def _save_atomically(image: Image.Image, path: Path, **params: object) -> Path:
     """Write ``image`` to a temporary file beside ``path`` and rename it: a reader (or a run killed mid-write)
     never sees half a file under the final name."""

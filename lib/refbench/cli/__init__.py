@@ -3,6 +3,7 @@
 from refbench.cli import clean as _clean  # noqa: F401 - registers commands
 from refbench.cli import describe as _describe  # noqa: F401 - registers commands
 from refbench.cli import faces as _faces  # noqa: F401 - registers commands
+from refbench.cli import identity as _identity  # noqa: F401 - registers commands
 from refbench.cli import manifest as _manifest  # noqa: F401 - registers commands
 from refbench.cli import plan as _plan  # noqa: F401 - registers commands
 from refbench.cli import runs as _runs  # noqa: F401 - registers commands

@@ -25,6 +25,7 @@ from refbench.registry.faces import Faces, Identities, Thresholds
 from refbench.registry.images import Images, Objects, Rejections
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
+from refbench.registry.views import ViewSheets
 from refbench.settings import Settings, files_of
 
 __all__ = ["Metric", "Run", "TrackedRun", "Workspace"]
@@ -58,6 +59,7 @@ class Workspace:
         self.plans = Plans(con)
         self.clean = CleanReferences(con)
         self.descriptions = Descriptions(con)
+        self.views = ViewSheets(con)
 
     @classmethod
     @contextmanager
