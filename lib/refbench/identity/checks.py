@@ -1,0 +1,138 @@
+"""Checks of a generated image: is the face there, is it the person, is it the right size, does it turn the right way.
+
+Every check measures the largest face of the output (the subject of a portrait or a close scene) and says in
+plain words what it found against what it wanted. The size band is the 15–25% of the image width that
+generators keep identity best at (DESIGN.md); the identity threshold is the calibrated one of the face model
+(``refbench.pipelines.common.face_threshold``); yaw is the signed landmark estimate (> 0: nose towards the
+image's right edge), so a face that turns the wrong way is caught even when the person is right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refbench.faces import FaceAnalyzer, largest_face
+from refbench.faces.pose import VIEWS, View, mirrored, turn_words, view_of_yaw
+from refbench.faces.quality import yaw_from_landmarks
+from refbench.identity.facesim import facesim
+from refbench.types import BEST_WIDTH_BAND, FRONTAL_YAW_DEG
+
+YAW_TOLERANCE_DEG = 15.0  # how far a matched face may turn from the face it should match
+
+
+@dataclass(frozen=True)
+class FaceMeasure:
+    """The largest face of an image, measured: what the checks compare."""
+
+    embedding: np.ndarray  # (D,) L2-normalized
+    yaw: float  # degrees, > 0: nose towards the image's right edge
+    width_frac: float  # face box width / image width
+    det_score: float
+    n_faces: int
+
+    @property
+    def in_size_band(self) -> bool:
+        """Whether the face spans 15–25% of the image width."""
+        return BEST_WIDTH_BAND[0] <= self.width_frac <= BEST_WIDTH_BAND[1]
+
+    @property
+    def view(self) -> View:
+        """The standard view the face is in (subject's left/right)."""
+        return view_of_yaw(self.yaw)
+
+
+def measure_face(image_rgb: np.ndarray, analyzer: FaceAnalyzer) -> FaceMeasure | None:
+    """The largest face of an RGB image (H, W, 3), or ``None`` when the face model finds none."""
+    faces = analyzer.analyze(image_rgb)
+    face = largest_face(faces)
+    if not len(face):
+        return None
+    x1, _, x2, _ = face.xyxy[0]
+    return FaceMeasure(
+        embedding=np.asarray(face.data["embedding"][0], dtype=np.float32),
+        yaw=yaw_from_landmarks(face.data["landmarks"][0]),
+        width_frac=float((x2 - x1) / image_rgb.shape[1]),
+        det_score=float(face.confidence[0]),
+        n_faces=len(faces),
+    )
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One named check of an output: passed or not, the measured value, and what it means."""
+
+    name: str
+    ok: bool
+    message: str
+    value: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe fields."""
+        value = None if self.value is None else round(float(self.value), 4)
+        return {"name": self.name, "ok": self.ok, "value": value, "message": self.message}
+
+
+def check_face_found(measure: FaceMeasure | None) -> OutputCheck:
+    """A face must be there at all."""
+    if measure is None:
+        return OutputCheck("face_found", False, "no face found in the output")
+    return OutputCheck("face_found", True, f"{measure.n_faces} face(s); the largest is checked", measure.n_faces)
+
+
+def check_identity(measure: FaceMeasure, reference: np.ndarray, *, threshold: float) -> OutputCheck:
+    """FaceSim-Arc against the identity must reach the calibrated same-person threshold."""
+    score = facesim(reference, measure.embedding)
+    verdict = "the same person" if score >= threshold else "not recognisably the same person"
+    return OutputCheck(
+        "identity", score >= threshold, f"ArcFace {score:.3f} vs threshold {threshold:.3f}: {verdict}", score
+    )
+
+
+def check_size_band(measure: FaceMeasure, *, band: tuple[float, float] = BEST_WIDTH_BAND) -> OutputCheck:
+    """The face must span the band of the image width (identity is kept best at 15–25%)."""
+    low, high = band
+    ok = low <= measure.width_frac <= high
+    where = "inside" if ok else ("below" if measure.width_frac < low else "above")
+    return OutputCheck(
+        "face_size_band",
+        ok,
+        f"face is {measure.width_frac:.0%} of the image width, {where} the {low:.0%}-{high:.0%} band",
+        measure.width_frac,
+    )
+
+
+def check_view(measure: FaceMeasure, view: View) -> OutputCheck:
+    """The face must turn the way ``view`` asks (sign) and as far (size): a mirrored turn fails on its side."""
+    spec, got = VIEWS[view], measure.view
+    if spec.contains(measure.yaw):
+        return OutputCheck("view", True, f"yaw {measure.yaw:+.0f} deg is {spec.label}", measure.yaw)
+    wrong_side = (
+        view is not View.FRONT and abs(measure.yaw) >= FRONTAL_YAW_DEG and (measure.yaw > 0) != (spec.target_yaw > 0)
+    )
+    problem = "turned the wrong way (mirrored)" if wrong_side else f"is {VIEWS[got].label}"
+    return OutputCheck(
+        "view",
+        False,
+        f"yaw {measure.yaw:+.0f} deg {problem}; {spec.label} needs the nose towards the image's {spec.nose_towards} "
+        f"({spec.yaw_range[0]:+.0f} to {spec.yaw_range[1]:+.0f} deg)",
+        measure.yaw,
+    )
+
+
+def check_turn_matches(
+    measure: FaceMeasure, *, reference_yaw: float, tolerance_deg: float = YAW_TOLERANCE_DEG
+) -> OutputCheck:
+    """The face must turn like a reference face: not mirrored, and within ``tolerance_deg`` of its yaw."""
+    flipped = mirrored(measure.yaw, reference_yaw)
+    close = abs(measure.yaw - reference_yaw) <= tolerance_deg
+    got, want = f"yaw {measure.yaw:+.0f} deg", f"{reference_yaw:+.0f}"
+    if flipped:
+        message = f"mirrored: {got} turns the other way than the reference ({want})"
+    elif not close:
+        message = f"{got} is more than {tolerance_deg:.0f} deg from the reference's {want}"
+    else:
+        message = f"{got} matches the reference's {want} ({turn_words(reference_yaw)})"
+    return OutputCheck("head_angle", bool(close and not flipped), message, measure.yaw)
