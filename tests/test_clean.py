@@ -222,4 +222,4 @@ def test_clean_command_generative_tier_and_refusals(demo_copy: Settings) -> None
     assert unknown.exit_code != 0 and isinstance(unknown.exception, UnknownTagError)
     assert str(unknown.exception).startswith("unknown tag 'CHAR_99'; did you mean 'CHAR_09'")
     bad_tier = CliRunner().invoke(app, ["clean", "CHAR_13", "--tier", "magic", "--db", db], env=env)
-    assert bad_tier.exit_code != 0 and "generative, original, rembg-gray" in str(bad_tier.exception)
+    assert bad_tier.exit_code != 0 and "auto, generative, multi-angle, original, rembg-gray" in str(bad_tier.exception)

@@ -7,33 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 from refbench.errors import InputError, UnknownTagError
 from refbench.faces.pose import VIEWS, View, mirrored, turn_words, view_of_yaw
 from refbench.identity.views import bin_faces
-from refbench.pipelines.manifest import ManifestOptions, run_manifest
 from refbench.pipelines.views import run_view_sheet
-from refbench.settings import PROJECT_ROOT, Settings
+from refbench.settings import Settings
 
-from tests.conftest import make_settings, read_workspace
-
-PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
-TURNED = ("obama_1.jpg", "obama_2.jpg", "obama_3.jpg", "obama_4.jpg")
-
-
-@pytest.fixture(scope="module")
-def turned_workspace(tmp_path_factory: pytest.TempPathFactory, backends) -> Settings:
-    """Obama's four sample photos plus obama_2 mirrored (a real photo turned the other way), one manifest run."""
-    root = tmp_path_factory.mktemp("turned")
-    photos = root / "photos"
-    photos.mkdir()
-    for name in TURNED:
-        (photos / name).write_bytes((PHOTOS / name).read_bytes())
-    with Image.open(PHOTOS / "obama_2.jpg") as image:
-        ImageOps.mirror(image).save(photos / "obama_2_mirrored.jpg", quality=95)
-    settings = make_settings(root / "ws")
-    run_manifest(photos, settings=settings, options=ManifestOptions(), backends=backends)
-    return settings
+from tests.conftest import read_workspace
 
 
 def obama_faces(settings: Settings):
@@ -114,11 +95,11 @@ def test_bin_faces_refuses_unmeasured_faces(turned_workspace: Settings) -> None:
         bin_faces(faces, tag="CHAR_01", face_model="insightface")
 
 
-def test_views_run_stores_and_draws_the_sheet(turned_workspace: Settings) -> None:
-    made = run_view_sheet(turned_workspace, tag="CHAR_01")
+def test_views_run_stores_and_draws_the_sheet(turned_copy: Settings) -> None:
+    made = run_view_sheet(turned_copy, tag="CHAR_01")
     with Image.open(made.path) as png:
         assert png.size == (5 * 240, 44 + 240 + 64)
-    with read_workspace(turned_workspace) as ws:
+    with read_workspace(turned_copy) as ws:
         stored = ws.views.latest("CHAR_01")
         run = ws.runs.get(made.run_id)
         filled = [m.value for m in ws.runs.series(made.run_id, "views_filled")]
@@ -128,11 +109,11 @@ def test_views_run_stores_and_draws_the_sheet(turned_workspace: Settings) -> Non
     assert set(assets["CHAR_01"].views) == {"front", "three_quarter_left", "three_quarter_right"}
 
 
-def test_views_command_json_and_refusals(turned_workspace: Settings) -> None:
+def test_views_command_json_and_refusals(turned_copy: Settings) -> None:
     from refbench.cli import app
     from typer.testing import CliRunner
 
-    db = str(turned_workspace.database)
+    db = str(turned_copy.database)
     result = CliRunner().invoke(app, ["views", "CHAR_01", "--json", "--db", db])
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)

@@ -16,13 +16,13 @@ import numpy as np
 from PIL import Image
 
 from refbench.clean.generative import ImageGenerator
-from refbench.errors import GenerationError, ImageRejected, InputNotFound, OptionError, RemoteCallFailed
+from refbench.errors import InputNotFound, OptionError
+from refbench.generation.images import GeminiImageGenerator
 from refbench.generation.veo import prompt_with_descriptions
-from refbench.google_api import GoogleApiSettings, RefusedRedirect, ResponseTooLarge, RetryPolicy, error_text
-from refbench.ingest.imaging import decode_image
 from refbench.select.scenes import SceneSpec
-from refbench.settings import ImageLimits
 from refbench.types import AssetSet
+
+__all__ = ["ChainStep", "GeminiImageGenerator", "build_image_chain", "run_image_chain", "subject_descriptions"]
 
 
 @dataclass(frozen=True)
@@ -78,43 +78,3 @@ def run_image_chain(steps: Sequence[ChainStep], generator: ImageGenerator, *, ou
         outputs.append(path)
         previous = path
     return outputs
-
-
-class GeminiImageGenerator:
-    """Image generation through google-genai ``generate_content`` (Gemini image models), prompt first.
-
-    Each call goes through the shared retry policy; the returned image is decoded with the same limits as
-    any user file. Whatever still fails is a ``GenerationError`` (its text never holds the key).
-    """
-
-    name = "gemini-image"
-
-    def __init__(
-        self,
-        client: Any,
-        *,
-        model: str = "gemini-2.5-flash-image",
-        policy: RetryPolicy | None = None,
-        limits: ImageLimits = ImageLimits(),  # noqa: B008 - frozen value
-    ) -> None:
-        self.client, self.model, self.limits = client, model, limits
-        self.policy = policy or GoogleApiSettings().policy()
-
-    def generate(self, prompt: str, reference_rgb: np.ndarray) -> np.ndarray:
-        """One image (H, W, 3) uint8 for ``prompt`` with ``reference_rgb`` as the visual reference."""
-        from google.genai import errors
-
-        contents = [prompt, Image.fromarray(reference_rgb)]
-        try:
-            response = self.policy.call(
-                lambda: self.client.models.generate_content(model=self.model, contents=contents)
-            )
-        except (RemoteCallFailed, RefusedRedirect, ResponseTooLarge, errors.APIError) as error:
-            raise GenerationError(f"{self.model}: {error_text(error)}") from error
-        for part in response.parts or []:
-            if part.inline_data and (part.inline_data.mime_type or "").startswith("image/"):
-                try:
-                    return decode_image(part.inline_data.data, max_pixels=self.limits.max_pixels).image_rgb
-                except ImageRejected as error:
-                    raise GenerationError(f"{self.model} returned an unusable image: {error}") from error
-        raise GenerationError(f"{self.model} returned no image (text: {(response.text or '')[:200]!r})")

@@ -136,3 +136,67 @@ def check_turn_matches(
     else:
         message = f"{got} matches the reference's {want} ({turn_words(reference_yaw)})"
     return OutputCheck("head_angle", bool(close and not flipped), message, measure.yaw)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The checks of one output and what they measured."""
+
+    measure: FaceMeasure | None
+    checks: tuple[OutputCheck, ...]
+    facesim: float | None  # against the identity, also when identity is not a gate
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        """Messages of the checks that failed."""
+        return [f"{c.name}: {c.message}" for c in self.checks if not c.ok]
+
+
+class OutputJudge:
+    """Checks generated images of one identity: face found, size band, and on request identity, view, head angle.
+
+    Args:
+        analyzer: The face model (the same one the identity was embedded with).
+        identity: The identity's embedding (D,), or ``None`` when no identity is at stake.
+        threshold: The calibrated same-person cosine of ``analyzer``.
+        band: The face-width band outputs must fall in.
+    """
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        *,
+        identity: np.ndarray | None,
+        threshold: float,
+        band: tuple[float, float] = BEST_WIDTH_BAND,
+    ) -> None:
+        self.analyzer, self.identity, self.threshold, self.band = analyzer, identity, float(threshold), band
+
+    def __call__(
+        self,
+        image_rgb: np.ndarray,
+        *,
+        same_person: bool = True,
+        view: View | None = None,
+        like_yaw: float | None = None,
+    ) -> Judgement:
+        """Judge one image: identity (when ``same_person``), the requested ``view``, the head angle of a face it
+        must turn like (``like_yaw``), always a face and its size."""
+        measure = measure_face(image_rgb, self.analyzer)
+        found = check_face_found(measure)
+        if measure is None:
+            return Judgement(None, (found,), None)
+        score = None if self.identity is None else facesim(self.identity, measure.embedding)
+        checks = [found, check_size_band(measure, band=self.band)]
+        if same_person and self.identity is not None:
+            checks.append(check_identity(measure, self.identity, threshold=self.threshold))
+        if view is not None:
+            checks.append(check_view(measure, view))
+        if like_yaw is not None:
+            checks.append(check_turn_matches(measure, reference_yaw=like_yaw))
+        return Judgement(measure, tuple(checks), score)

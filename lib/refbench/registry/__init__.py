@@ -22,6 +22,7 @@ from refbench.registry.clean import CleanReferences
 from refbench.registry.connection import TextScan, connect, count, find_text, transaction
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
+from refbench.registry.generations import ImageJobs
 from refbench.registry.images import Images, Objects, Rejections
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
@@ -60,6 +61,7 @@ class Workspace:
         self.clean = CleanReferences(con)
         self.descriptions = Descriptions(con)
         self.views = ViewSheets(con)
+        self.image_jobs = ImageJobs(con)
 
     @classmethod
     @contextmanager

@@ -29,8 +29,9 @@ class StoredClean:
     is_primary: bool
     run_id: str | None
     message: str | None
-    cost: float | None = None  # what making it took, in ``cost_unit`` (seconds for local tiers)
+    cost: float | None = None  # what making it took, in ``cost_unit`` (seconds for local tiers, USD for tier 4)
     cost_unit: str | None = None
+    view: str | None = None  # tier 4: the view it shows
 
 
 class CleanReferences:
@@ -40,7 +41,8 @@ class CleanReferences:
         self._con = con
 
     def save(self, results: Sequence[CleanResult], *, run_id: str | None = None) -> None:
-        """Insert result rows; the last ``ok`` result of each tag becomes its primary clean reference."""
+        """Insert result rows; the last ``ok`` result of each tag that shows no single view becomes its primary clean
+        reference (a tier-4 view sheet is used by asking for its view)."""
         rows = [
             {
                 "clean_id": uuid.uuid4().hex,
@@ -59,10 +61,11 @@ class CleanReferences:
                 "status": r.status,
                 "message": redact(r.message),
                 "run_id": run_id,
+                "view": r.view,
             }
             for r in results
         ]
-        primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok"}
+        primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok" and row["view"] is None}
         with transaction(self._con):
             insert_rows(self._con, "clean_references", rows)
             for tag, clean_id in primary.items():
@@ -71,11 +74,11 @@ class CleanReferences:
                 )
 
     def list(self, *, tag: str | None = None, run_id: str | None = None) -> list[StoredClean]:
-        """Stored clean references (of one tag or run, or all), oldest first."""
+        """Stored clean references (of one tag or run, or all), oldest first (rows of one run in the order saved)."""
         rows = self._con.execute(
             "SELECT clean_id, tag, tier, method, path, status, similarity, attempts, is_primary, run_id, message,"
-            " cost, cost_unit FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
-            " ORDER BY created_at, clean_id",
+            " cost, cost_unit, view FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
+            " ORDER BY created_at, rowid",
             [tag, tag, run_id, run_id],
         ).fetchall()
         return [StoredClean(*r[:4], Path(r[4]), *r[5:]) for r in rows]
