@@ -78,11 +78,11 @@ class GeneratedView:
         )
 
 
-def nearest_reference(view: View, references: Sequence[ViewReference]) -> ViewReference:
-    """The reference whose yaw is closest to the view's target (the photo that shows most of that side)."""
+def nearest_reference(references: Sequence[ViewReference], *, yaw: float, what: str) -> ViewReference:
+    """The reference whose yaw is closest to ``yaw`` (the photo that shows most of that side of the face)."""
     if not references:
-        raise InputError(f"no photo to generate the {VIEWS[view].label} view from")
-    return min(references, key=lambda r: abs(r.yaw - VIEWS[view].target_yaw))
+        raise InputError(f"no photo of the character to generate {what} from")
+    return min(references, key=lambda r: abs(r.yaw - yaw))
 
 
 def view_request(view: View, reference: ViewReference, *, description: str = "") -> ImageRequest:
@@ -105,7 +105,8 @@ def generate_views(
     """Generate each view from the nearest reference, keeping the first attempt that passes every check."""
     made = []
     for view in views:
-        request = view_request(view, nearest_reference(view, references), description=description)
+        reference = nearest_reference(references, yaw=VIEWS[view].target_yaw, what=f"the {VIEWS[view].label} view")
+        request = view_request(view, reference, description=description)
         step = generate_checked(
             request,
             name=f"view-{view.value}",

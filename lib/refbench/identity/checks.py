@@ -32,6 +32,7 @@ class FaceMeasure:
     width_frac: float  # face box width / image width
     det_score: float
     n_faces: int
+    xyxy: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # the face box in pixels
 
     @property
     def in_size_band(self) -> bool:
@@ -57,6 +58,7 @@ def measure_face(image_rgb: np.ndarray, analyzer: FaceAnalyzer) -> FaceMeasure |
         width_frac=float((x2 - x1) / image_rgb.shape[1]),
         det_score=float(face.confidence[0]),
         n_faces=len(faces),
+        xyxy=tuple(float(v) for v in face.xyxy[0]),
     )
 
 

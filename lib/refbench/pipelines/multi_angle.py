@@ -35,18 +35,22 @@ def current_sheet(ws: Workspace, tag: str, *, face_model: str) -> tuple[ViewShee
     return sheet.with_images({v: i for v, i in generated.items() if v not in sheet.images}), n_faces
 
 
-def photo_references(ws: Workspace, sheet: ViewSheet, *, face_model: str, limits: ImageLimits) -> list[ViewReference]:
-    """The sheet's photos, each framed from its original so the face spans a fifth of the width."""
+def view_references(ws: Workspace, sheet: ViewSheet, *, face_model: str, limits: ImageLimits) -> list[ViewReference]:
+    """One reference per view of the sheet: a photo framed from its original so the face spans a fifth of the
+    width, or a generated view as it is (generated at that framing)."""
     gallery = ws.faces.gallery(face_model)
     boxes = dict(zip(gallery.data["face_id"].tolist(), gallery.xyxy, strict=True)) if len(gallery) else {}
     references = []
     for image in sheet.images.values():
-        if image.source != "photo" or image.face_id not in boxes:
+        role = f"identity reference ({image.view.value}, {image.image_file or image.path.name})"
+        if image.source == "generated":
+            pixels, source = load_image_rgb(image.path, limits=limits), image.path
+        elif image.face_id in boxes:
+            source = ws.images.by_file(image.image_file).stored_path
+            pixels = frame_face(load_image_rgb(source, limits=limits), np.asarray(boxes[image.face_id]))
+        else:
             continue
-        record = ws.images.by_file(image.image_file)
-        framed = frame_face(load_image_rgb(record.stored_path, limits=limits), np.asarray(boxes[image.face_id]))
-        role = f"identity reference ({image.view.value}, {image.image_file})"
-        references.append(ViewReference(image.yaw, ImageInput.fitted(framed, role, source=record.stored_path)))
+        references.append(ViewReference(image.yaw, ImageInput.fitted(pixels, role, source=source)))
     return references
 
 
@@ -77,7 +81,7 @@ def multi_angle_sheets(
         judge = OutputJudge(analyzer, identity=centroids[asset.identity_id], threshold=threshold)
         made = generate_views(
             wanted,
-            references=photo_references(ws, sheet, face_model=analyzer.name, limits=limits),
+            references=view_references(ws, sheet, face_model=analyzer.name, limits=limits),
             generator=generator,
             judge=judge,
             out_dir=ws.files_dir / "clean" / "views" / run_id,
