@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -122,13 +123,14 @@ def steps_table(job: ImageJob, *, title: str) -> Table:
             if best is None
             else (_f(best.facesim, ".3f"), _f(best.width_frac, ".0%"), _f(best.yaw, "+.0f"))
         )
-        outcome = str(step.output_path) if step.output_path else step.message
+        outcome = step.output_path.name if step.output_path else step.message
         table.add_row(
             step.name, step.status, str(len(step.attempts)), *figures, f"{step.cost_usd:.3f}", escape(outcome)
         )
-    table.caption = f"{job.status}: total ${job.cost_usd:.3f}" + (
-        "" if job.status == "ok" else f" — {escape(job.message)}"
-    )
+    folder = next((s.output_path.parent for s in job.steps if s.output_path), None)
+    why = "" if job.status == "ok" else f" — {escape(job.message)}"
+    where = "" if folder is None else f"\noutputs in {folder}"
+    table.caption = f"{job.status}: total ${job.cost_usd:.3f}{why}{where}"
     return table
 
 
@@ -171,3 +173,50 @@ def job_json(job: ImageJob, **extra: str) -> dict:
 
 def _f(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+@app.command()
+def chain(
+    scenes_file: Annotated[Path, typer.Argument(help="Scenes file (YAML or JSON), in chain order.")],
+    first_reference: Annotated[
+        Path | None, typer.Option(help="Image the first step starts from (default: none, the first step is text only).")
+    ] = None,
+    frames: Annotated[
+        bool, typer.Option("--frames", help="Video chain: a start and an end frame per scene, and its Veo request.")
+    ] = False,
+    on_drift: Annotated[
+        str, typer.Option(help="After 3 attempts below the identity threshold: stop, or continue from the best.")
+    ] = "stop",
+    aspect_ratio: Annotated[str, typer.Option(help="Aspect ratio of every image.")] = "16:9",
+    model: ModelOption = "gemini-2.5-flash-image",
+    base_url: BaseUrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the job as JSON instead of a table.")] = False,
+    face_model: FaceModelOption = None,
+    db: DbOption = None,
+) -> None:
+    """Generate the scenes as a chain (each step references the previous output), checking FaceSim-Arc of the
+    placed characters at every step: below the calibrated threshold a step is retried, then the chain stops."""
+    from refbench.generation.images import connect_image_generator
+    from refbench.pipelines.chain import run_chain
+
+    settings = settings_for(db)
+    made = run_chain(
+        settings,
+        scenes_file=scenes_file,
+        generator=connect_image_generator(model=model, base_url=base_url, limits=settings.image_limits),
+        first_reference=first_reference,
+        frames=frames,
+        on_drift=on_drift,
+        face_model=face_model,
+        aspect_ratio=aspect_ratio,
+    )
+    if as_json:
+        requests = {p.scene.scene_id: p.request.to_json() | {"valid": p.valid} for p in made.plans}
+        print(json.dumps(job_json(made.job, run_id=made.run_id) | {"veo_requests": requests}, indent=2))
+    else:
+        console.print(steps_table(made.job, title=f"chain {made.run_id} (identity held by {made.chain.identity})"))
+        for plan in made.plans:
+            state = "valid" if plan.valid else "refused: " + "; ".join(c.message for c in plan.checks if not c.ok)
+            console.print(f"Veo request {plan.scene.scene_id} (first/last frame): {escape(state)}", soft_wrap=True)
+    if made.job.status in ("stopped", "failed"):
+        raise typer.Exit(1)

@@ -31,9 +31,9 @@ from PIL import Image, ImageOps
 
 FAILURE_KINDS = ("429", "500", "503", "safety", "prompt_blocked", "malformed")
 # Image models' answers that hold an image, but a wrong one: the request's first image mirrored left-right (a
-# generator that turned the head the wrong way), or shrunk to a third in the middle of a grey canvas of the
-# same size (a face far too small in frame).
-IMAGE_KINDS = ("mirror", "shrink")
+# generator that turned the head the wrong way), shrunk to a third in the middle of a grey canvas of the same
+# size (a face far too small in frame), or ``text_image`` whatever the request holds (someone else: drift).
+IMAGE_KINDS = ("mirror", "shrink", "stranger")
 # Failures of the connection rather than of the answer: what a hostile or broken endpoint does.
 TRANSPORT_KINDS = ("trickle", "hang", "huge", "html", "redirect", "echo_key", "reset")
 _PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
@@ -280,13 +280,16 @@ class FakeGemini:
 
     def _image_answer(self, model: str, body: dict[str, Any], usage: dict[str, int], kind: str) -> tuple[int, bytes]:
         """An image model's answer: a line of text and an image as PNG — the request's first image (``ok``), that
-        image mirrored or shrunk (``mirror``, ``shrink``), or ``text_image`` for a request without an image.
+        image mirrored or shrunk (``mirror``, ``shrink``), or ``text_image`` for a request without an image (and
+        for ``stranger``).
 
         Echoing the reference makes the "generation" the same person, so identity checks downstream
         have a known right answer; a request without an image (and no ``text_image``) is refused as the API
         refuses edits of nothing.
         """
         images = [_b64decode(p["data"]) for p in _inline_parts(body)] or ([self.text_image] if self.text_image else [])
+        if kind == "stranger" and self.text_image:
+            images = [self.text_image]
         if not images:
             error = {"code": 400, "status": "INVALID_ARGUMENT", "message": "fake: image edits need an input image"}
             return 400, json.dumps({"error": error}).encode()

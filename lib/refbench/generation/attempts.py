@@ -6,6 +6,7 @@ error stored, and its best attempt (most checks passed, then highest FaceSim-Arc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,8 @@ def generate_checked(
 ) -> StepResult:
     """Generate ``request`` until ``judge`` passes an output, at most ``max_attempts`` times (1..3).
 
-    Every output is written as ``<out_dir>/<name>-<attempt>.png`` (new files; nothing is overwritten). A service
+    Every output is written as ``<out_dir>/<name>-<attempt>.png`` (characters other than letters, digits, ``_.-``
+    as ``-``; callers give each run its own folder, so nothing is overwritten). A service
     failure (after the retry policy's own retries) spends one attempt and is recorded with its cost.
     """
     if not 1 <= max_attempts <= MAX_ATTEMPTS:
@@ -132,7 +134,7 @@ def _attempt(
         return Attempt(number, None, cost_usd=error.cost_usd, tokens_in=error.tokens_in, error=str(error))
     except GenerationError as error:
         return Attempt(number, None, cost_usd=0.0, error=str(error))
-    path = save_png(made.image_rgb, out_dir / f"{name}-{number}.png")
+    path = save_png(made.image_rgb, out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', name)}-{number}.png")
     judged = judge(made.image_rgb)
     measure = judged.measure
     return Attempt(

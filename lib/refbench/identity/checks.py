@@ -9,6 +9,7 @@ image's right edge), so a face that turns the wrong way is caught even when the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from refbench.faces import FaceAnalyzer, largest_face
 from refbench.faces.pose import VIEWS, View, mirrored, turn_words, view_of_yaw
 from refbench.faces.quality import yaw_from_landmarks
 from refbench.identity.facesim import facesim
-from refbench.types import BEST_WIDTH_BAND, FRONTAL_YAW_DEG
+from refbench.types import BEST_WIDTH_BAND, FRONTAL_YAW_DEG, Detections
 
 YAW_TOLERANCE_DEG = 15.0  # how far a matched face may turn from the face it should match
 
@@ -47,7 +48,11 @@ class FaceMeasure:
 
 def measure_face(image_rgb: np.ndarray, analyzer: FaceAnalyzer) -> FaceMeasure | None:
     """The largest face of an RGB image (H, W, 3), or ``None`` when the face model finds none."""
-    faces = analyzer.analyze(image_rgb)
+    return largest_measure(analyzer.analyze(image_rgb), image_width=image_rgb.shape[1])
+
+
+def largest_measure(faces: Detections, *, image_width: int) -> FaceMeasure | None:
+    """The largest of already detected faces (with landmarks and embeddings), measured; ``None`` for none."""
     face = largest_face(faces)
     if not len(face):
         return None
@@ -55,7 +60,7 @@ def measure_face(image_rgb: np.ndarray, analyzer: FaceAnalyzer) -> FaceMeasure |
     return FaceMeasure(
         embedding=np.asarray(face.data["embedding"][0], dtype=np.float32),
         yaw=yaw_from_landmarks(face.data["landmarks"][0]),
-        width_frac=float((x2 - x1) / image_rgb.shape[1]),
+        width_frac=float((x2 - x1) / image_width),
         det_score=float(face.confidence[0]),
         n_faces=len(faces),
         xyxy=tuple(float(v) for v in face.xyxy[0]),
@@ -202,3 +207,47 @@ class OutputJudge:
         if like_yaw is not None:
             checks.append(check_turn_matches(measure, reference_yaw=like_yaw))
         return Judgement(measure, tuple(checks), score)
+
+
+class CharacterJudge:
+    """FaceSim-Arc of each placed character in an output, for chains: every character's embedding against the
+    output face that matches it best (several people may share a frame), each gated at the calibrated threshold.
+
+    Args:
+        analyzer: The face model the characters were embedded with.
+        threshold: The calibrated same-person cosine of ``analyzer``.
+    """
+
+    def __init__(self, analyzer: FaceAnalyzer, *, threshold: float) -> None:
+        self.analyzer, self.threshold = analyzer, float(threshold)
+
+    def __call__(
+        self,
+        image_rgb: np.ndarray,
+        references: Mapping[str, np.ndarray],
+        *,
+        need_face: bool,
+        measured: Mapping[str, np.ndarray] | None = None,
+    ) -> Judgement:
+        """One ``identity:<name>`` check per reference (the gate), one ``measured:<name>`` figure per ``measured``
+        embedding (reported, never failing), ``face_found`` when a face is needed or references exist;
+        ``facesim`` is the lowest gated score."""
+        faces = self.analyzer.analyze(image_rgb)
+        measure = largest_measure(faces, image_width=image_rgb.shape[1])
+        if not (references or need_face):
+            return Judgement(measure, (), None)
+        found = check_face_found(measure)
+        if measure is None:
+            return Judgement(None, (found,), None)
+        embeddings = np.asarray(faces.data["embedding"], dtype=np.float32)
+        checks, scores = [found], []
+        for name, reference in references.items():
+            score = float(np.clip(embeddings @ reference, 0.0, 1.0).max())
+            scores.append(score)
+            verdict = "kept" if score >= self.threshold else "drifted"
+            message = f"best face ArcFace {score:.3f} vs threshold {self.threshold:.3f}: identity {verdict}"
+            checks.append(OutputCheck(f"identity:{name}", score >= self.threshold, message, score))
+        for name, reference in (measured or {}).items():
+            score = float(np.clip(embeddings @ reference, 0.0, 1.0).max())
+            checks.append(OutputCheck(f"measured:{name}", True, f"best face ArcFace {score:.3f} (not a gate)", score))
+        return Judgement(measure, tuple(checks), min(scores) if scores else None)

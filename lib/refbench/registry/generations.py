@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -42,6 +42,7 @@ class StoredImageJob:
     message: str | None
     run_id: str | None
     steps: list[StoredStep]
+    parameters: dict = field(default_factory=dict)
 
 
 class ImageJobs:
@@ -110,11 +111,14 @@ class ImageJobs:
     def list(self, *, run_id: str | None = None, kind: str | None = None) -> list[StoredImageJob]:
         """Stored jobs (of one run or kind, or all), oldest first, with their steps."""
         heads = self._con.execute(
-            "SELECT job_id, kind, tag, status, model, cost_usd, message, run_id FROM image_jobs"
-            " WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR kind = ?) ORDER BY created_at, job_id",
+            "SELECT job_id, kind, tag, status, model, cost_usd, message, run_id, parameters FROM image_jobs"
+            " WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR kind = ?) ORDER BY created_at, rowid",
             [run_id, run_id, kind, kind],
         ).fetchall()
-        return [StoredImageJob(*head, steps=self.steps(head[0])) for head in heads]
+        return [
+            StoredImageJob(*head[:8], steps=self.steps(head[0]), parameters=json.loads(head[8] or "{}"))
+            for head in heads
+        ]
 
     def steps(self, job_id: str) -> list[StoredStep]:
         """The steps of one job, in order."""
