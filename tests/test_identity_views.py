@@ -122,3 +122,48 @@ def test_views_command_json_and_refusals(turned_copy: Settings) -> None:
     assert all(v["photo_to_take"] for v in printed["missing"]) and Path(printed["sheet_path"]).is_file()
     unknown = CliRunner().invoke(app, ["views", "CHAR_1", "--db", db])
     assert isinstance(unknown.exception, UnknownTagError) and "did you mean 'CHAR_01'" in str(unknown.exception)
+
+
+def test_a_scene_can_ask_for_a_view(turned_copy: Settings) -> None:
+    from refbench.select.scenes import parse_scenes
+    from refbench.select.selection import select_references
+
+    run_view_sheet(turned_copy, tag="CHAR_01")
+    with read_workspace(turned_copy) as ws:
+        assets = ws.assets.list()
+    side, profile = parse_scenes(
+        [
+            {"scene_id": "side", "prompt": "He looks to his left.", "shot_type": "close_up",
+             "placements": [{"asset_tag": "CHAR_01", "role": "subject", "view": "three_quarter_left"}]},
+            {"scene_id": "profile", "prompt": "His profile against the sky.", "shot_type": "close_up",
+             "placements": [{"asset_tag": "CHAR_01", "role": "subject", "view": "profile_left"}]},
+        ]
+    )  # fmt: skip
+    (chosen,) = select_references(side, assets).chosen
+    assert (chosen.variant, chosen.image_path) == (
+        "view_three_quarter_left",
+        assets["CHAR_01"].views["three_quarter_left"],
+    )
+    assert "asked for the 3/4 left (subject's left) view: from its view sheet" in chosen.reason
+    (fallback,) = select_references(profile, assets).chosen
+    assert (
+        fallback.variant == "face_crop" and "view sheet lacks" in fallback.reason and "multi-angle" in fallback.reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("placement", "problem"),
+    [
+        (
+            {"asset_tag": "PROP_01", "role": "subject", "view": "front"},
+            r"field placements.0: view .front.: only characters \(CHAR_ tags\) have views",
+        ),
+        ({"asset_tag": "CHAR_01", "role": "subject", "view": "side"}, "'front', 'three_quarter_left'"),
+    ],
+)
+def test_views_in_scene_files_are_checked(placement: dict, problem: str) -> None:
+    from refbench.errors import SceneSpecError
+    from refbench.select.scenes import parse_scenes
+
+    with pytest.raises(SceneSpecError, match=problem):
+        parse_scenes([{"scene_id": "s", "prompt": "p", "shot_type": "close_up", "placements": [placement]}])
