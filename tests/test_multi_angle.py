@@ -168,3 +168,17 @@ def test_auto_from_the_command_line(turned_copy: Settings, fake: FakeGemini) -> 
 def test_multi_angle_needs_a_generator(turned_copy: Settings) -> None:
     with pytest.raises(OptionError, match="multi-angle needs an image generator"):
         run_clean_sheets(turned_copy, tier="multi-angle", tags=["CHAR_01"])
+
+
+def test_service_failures_use_the_shared_retry_policy_and_a_blocked_answer_costs_its_input(
+    turned_copy: Settings, fake: FakeGemini
+) -> None:
+    fake.add_rule("safety", times=1)  # an answer without an image: one checked attempt spent, input tokens billed
+    fake.add_rule("503", times=1)  # then overloaded once: retried inside attempt 2 by google_api.RetryPolicy
+    (result,) = generate(turned_copy, fake, [View.THREE_QUARTER_RIGHT])
+    with read_workspace(turned_copy) as ws:
+        (job,) = ws.image_jobs.list(kind="multi_angle")
+        blocked, kept = ws.image_jobs.attempts(job.job_id)
+    assert (result.status, result.attempts, len(fake.requests)) == ("ok", 2, 3)
+    assert "returned no image (finish reason SAFETY)" in blocked["error"] and blocked["output_path"] is None
+    assert 0 < blocked["cost_usd"] < 0.001 and kept["api_attempts"] == 2
