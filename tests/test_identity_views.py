@@ -167,3 +167,33 @@ def test_views_in_scene_files_are_checked(placement: dict, problem: str) -> None
 
     with pytest.raises(SceneSpecError, match=problem):
         parse_scenes([{"scene_id": "s", "prompt": "p", "shot_type": "close_up", "placements": [placement]}])
+
+
+@pytest.mark.parametrize(("photo", "view", "mirrored_view"), [
+    ("zidane.jpg", View.PROFILE_LEFT, View.PROFILE_RIGHT),  # Zidane shouting, nose at the image's right edge
+    ("group_six.jpg", View.PROFILE_RIGHT, View.PROFILE_LEFT),  # the man on the left, turned to his own right
+])  # fmt: skip
+def test_real_profiles_fill_the_profile_bins_and_mirror_to_the_other(
+    demo_workspace: Settings, backends, photo: str, view: View, mirrored_view: View
+) -> None:
+    import numpy as np
+    from refbench.faces.quality import yaw_from_landmarks
+    from refbench.ingest import load_image_rgb
+    from refbench.settings import PROJECT_ROOT
+
+    with read_workspace(demo_workspace) as ws:
+        gallery = ws.faces.gallery("insightface")
+    faces = gallery[gallery.data["image_file"] == photo]
+    tags = {str(t) for t, yaw in zip(faces.data["identity_tag"], faces.data["yaw"], strict=True) if abs(yaw) >= 45}
+    (tag,) = tags  # one profile in the photo
+    mine = gallery[gallery.data["identity_tag"] == tag]
+    sheet = bin_faces(mine, tag=tag, face_model="insightface")
+    assert list(sheet.images) == [view] and sheet.images[view].image_file == photo
+    image = load_image_rgb(PROJECT_ROOT / "data" / "samples" / "photos" / photo)
+    flipped = backends.faces.analyze(np.ascontiguousarray(image[:, ::-1]))
+    x1, y1, x2, y2 = mine.xyxy[0]
+    centres = np.column_stack(
+        [(flipped.xyxy[:, 0] + flipped.xyxy[:, 2]) / 2, (flipped.xyxy[:, 1] + flipped.xyxy[:, 3]) / 2]
+    )
+    same = int(np.argmin(np.hypot(centres[:, 0] - (image.shape[1] - (x1 + x2) / 2), centres[:, 1] - (y1 + y2) / 2)))
+    assert view_of_yaw(yaw_from_landmarks(flipped.data["landmarks"][same])) is mirrored_view
