@@ -74,6 +74,7 @@ def test_identity_image_end_to_end(turned_copy: Settings, fake: FakeGemini) -> N
     assert [parts(r) for r in fake.requests] == [["text"], ["text", "image"], ["text", "image"]]
     assert [i["role"] for i in job.steps[1].references] == ["identity reference (front, obama_1.jpg)"]
     assert [i["role"] for i in job.steps[2].references] == ["matched portrait"]
+    assert [i["has_face"] for s in job.steps for i in s.references] == [True, True]  # one face image per request
     generic, portrait, final = (s.accepted for s in job.steps)
     threshold = resolve_threshold(turned_copy, "insightface").value
     assert generic.facesim < threshold <= portrait.facesim  # any face for the scene, Obama's for the portrait
@@ -125,7 +126,10 @@ def test_two_face_images_are_refused_before_sending_unless_allowed(turned_copy: 
         turned_copy, tag="CHAR_01", brief=BRIEF, generator=generator_for(fake), scene_image=True, allow_two_faces=True
     )
     assert allowed.job.status == "ok" and parts(fake.requests[-1]) == ["text", "image", "image"]
-    assert [i["role"] for i in allowed.job.steps[2].references] == ["matched portrait", "generic scene"]
+    assert [(i["role"], i["has_face"]) for i in allowed.job.steps[2].references] == [
+        ("matched portrait", True),
+        ("generic scene", True),
+    ]
 
 
 def test_identity_image_command(turned_copy: Settings, fake: FakeGemini) -> None:

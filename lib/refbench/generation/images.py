@@ -178,11 +178,16 @@ class GeminiImageGenerator:
         config = None
         if request.aspect_ratio:
             config = types.GenerateContentConfig(image_config=types.ImageConfig(aspect_ratio=request.aspect_ratio))
-        contents, retries, start = request.contents(), [0], time.perf_counter()
+        contents, start, retried = request.contents(), time.perf_counter(), 0
+
+        def count_retry(*_: object) -> None:
+            nonlocal retried
+            retried += 1
+
         try:
             response = self.policy.call(
                 lambda: self.client.models.generate_content(model=self.model, contents=contents, config=config),
-                on_retry=lambda *_: retries.__setitem__(0, retries[0] + 1),
+                on_retry=count_retry,
             )
         except (RemoteCallFailed, RefusedRedirect, ResponseTooLarge, errors.APIError) as error:
             raise GenerationError(f"{self.model}: {error_text(error)}") from error
@@ -197,7 +202,7 @@ class GeminiImageGenerator:
             tokens_in,
             tokens_out,
             cost,
-            retries[0] + 1,
+            retried + 1,
             time.perf_counter() - start,
             "".join(part.text or "" for part in response.parts or []),
         )

@@ -120,11 +120,12 @@ def check_view(measure: FaceMeasure, view: View) -> OutputCheck:
         view is not View.FRONT and abs(measure.yaw) >= FRONTAL_YAW_DEG and (measure.yaw > 0) != (spec.target_yaw > 0)
     )
     problem = "turned the wrong way (mirrored)" if wrong_side else f"is {VIEWS[got].label}"
+    wanted = "at the camera" if view is View.FRONT else f"towards the image's {spec.nose_towards}"
+    low, high = spec.yaw_range
     return OutputCheck(
         "view",
         False,
-        f"yaw {measure.yaw:+.0f} deg {problem}; {spec.label} needs the nose towards the image's {spec.nose_towards} "
-        f"({spec.yaw_range[0]:+.0f} to {spec.yaw_range[1]:+.0f} deg)",
+        f"yaw {measure.yaw:+.0f} deg {problem}; {spec.label} needs the nose {wanted} ({low:+.0f} to {high:+.0f} deg)",
         measure.yaw,
     )
 

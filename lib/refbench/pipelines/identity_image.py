@@ -15,7 +15,7 @@ A Prefect flow passes ``prefect_steps()`` as ``run_step`` so each generation ste
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from refbench.clean.multi_angle import ViewReference, nearest_reference
@@ -84,9 +84,10 @@ class _Pipeline:
     allow_two_faces: bool
 
     def step(self, name: str, request: ImageRequest, judge: Callable) -> StepResult:
-        """Check the request's face-bearing images, then generate until the judge passes an output."""
-        self.guard.check(request, allow=self.allow_two_faces)
-        return self.run_step(
+        """Check the request's face-bearing images, then generate until the judge passes an output; the stored
+        inputs say which images held a face."""
+        faces = set(self.guard.check(request, allow=self.allow_two_faces))
+        result = self.run_step(
             name,
             lambda: generate_checked(
                 request,
@@ -97,6 +98,7 @@ class _Pipeline:
                 max_attempts=self.max_attempts,
             ),
         )
+        return replace(result, references=tuple({**r, "has_face": r["role"] in faces} for r in result.references))
 
 
 def run_identity_image(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
 from refbench.clean import CleanResult
 from refbench.credentials import redact
-from refbench.registry.connection import insert_rows, transaction
+from refbench.registry.connection import insert_rows, now, transaction
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CleanReferences:
     def save(self, results: Sequence[CleanResult], *, run_id: str | None = None) -> None:
         """Insert result rows; the last ``ok`` result of each tag that shows no single view becomes its primary clean
         reference (a tier-4 view sheet is used by asking for its view)."""
+        saved_at = now()
         rows = [
             {
                 "clean_id": uuid.uuid4().hex,
@@ -62,8 +64,9 @@ class CleanReferences:
                 "message": redact(r.message),
                 "run_id": run_id,
                 "view": r.view,
+                "created_at": saved_at + timedelta(microseconds=index),  # keeps the order of one save
             }
-            for r in results
+            for index, r in enumerate(results)
         ]
         primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok" and row["view"] is None}
         with transaction(self._con):
@@ -74,11 +77,11 @@ class CleanReferences:
                 )
 
     def list(self, *, tag: str | None = None, run_id: str | None = None) -> list[StoredClean]:
-        """Stored clean references (of one tag or run, or all), oldest first (rows of one run in the order saved)."""
+        """Stored clean references (of one tag or run, or all), oldest first (rows saved together in their order)."""
         rows = self._con.execute(
             "SELECT clean_id, tag, tier, method, path, status, similarity, attempts, is_primary, run_id, message,"
             " cost, cost_unit, view FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
-            " ORDER BY created_at, rowid",
+            " ORDER BY created_at, clean_id",
             [tag, tag, run_id, run_id],
         ).fetchall()
         return [StoredClean(*r[:4], Path(r[4]), *r[5:]) for r in rows]

@@ -112,7 +112,7 @@ class ImageJobs:
         """Stored jobs (of one run or kind, or all), oldest first, with their steps."""
         heads = self._con.execute(
             "SELECT job_id, kind, tag, status, model, cost_usd, message, run_id, parameters FROM image_jobs"
-            " WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR kind = ?) ORDER BY created_at, rowid",
+            " WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR kind = ?) ORDER BY created_at, job_id",
             [run_id, run_id, kind, kind],
         ).fetchall()
         return [
