@@ -182,3 +182,17 @@ def test_service_failures_use_the_shared_retry_policy_and_a_blocked_answer_costs
     assert (result.status, result.attempts, len(fake.requests)) == ("ok", 2, 3)
     assert "returned no image (finish reason SAFETY)" in blocked["error"] and blocked["output_path"] is None
     assert 0 < blocked["cost_usd"] < 0.001 and kept["api_attempts"] == 2
+
+
+def test_views_generated_before_count_as_present(turned_copy: Settings) -> None:
+    from refbench.identity.views import ViewImage
+    from refbench.pipelines.multi_angle import current_sheet
+
+    with Workspace.open(turned_copy) as ws:
+        photos, n_faces = current_sheet(ws, "CHAR_01", face_model="insightface")
+        made = ViewImage(View.PROFILE_LEFT, photos.images[View.FRONT].path, "generated", 60.0, 0.2, similarity=0.8)
+        ws.views.save(photos.with_images({View.PROFILE_LEFT: made}), path=Path("s.png"), identity_id=None,
+                      n_faces=n_faces, run_id=None)  # fmt: skip
+        again, _ = current_sheet(ws, "CHAR_01", face_model="insightface")
+    assert photos.missing == [View.PROFILE_RIGHT, View.PROFILE_LEFT]
+    assert again.missing == [View.PROFILE_RIGHT] and again.images[View.PROFILE_LEFT].source == "generated"

@@ -31,7 +31,9 @@ def current_sheet(ws: Workspace, tag: str, *, face_model: str) -> tuple[ViewShee
     """The sheet from the registered photos, plus views generated before (newest stored sheet)."""
     sheet, n_faces = sheet_from_photos(ws, tag, face_model=face_model)
     stored = ws.views.latest(tag)
-    generated = {} if stored is None else {v: i for v, i in stored.sheet.images.items() if i.source == "generated"}
+    if stored is None or stored.sheet.face_model != face_model:  # another model's yaw and checks do not carry over
+        return sheet, n_faces
+    generated = {v: i for v, i in stored.sheet.images.items() if i.source == "generated"}
     return sheet.with_images({v: i for v, i in generated.items() if v not in sheet.images}), n_faces
 
 
