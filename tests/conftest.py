@@ -72,6 +72,33 @@ def demo_copy(demo_workspace: Settings, tmp_path: Path) -> Settings:
     return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
 
 
+@pytest.fixture(scope="session")
+def turned_workspace(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path, backends: Backends) -> Settings:
+    """Obama's four sample photos (three facing the camera, obama_2 turned to his right) plus obama_2 mirrored (the
+    same real photo turned to his left): one character, CHAR_01, with three of its five views. Read-only."""
+    from PIL import Image, ImageOps
+
+    root = tmp_path_factory.mktemp("turned")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("obama_1.jpg", "obama_2.jpg", "obama_3.jpg", "obama_4.jpg"):
+        shutil.copy(samples_dir / name, photos / name)
+    with Image.open(samples_dir / "obama_2.jpg") as image:
+        ImageOps.mirror(image).save(photos / "obama_2_mirrored.jpg", quality=95)
+    settings = make_settings(root / "ws")
+    run_manifest(photos, settings=settings, options=ManifestOptions(), backends=backends)
+    return settings
+
+
+@pytest.fixture
+def turned_copy(turned_workspace: Settings, tmp_path: Path) -> Settings:
+    """A private copy of the turned workspace's database, for tests that write to it."""
+    target = tmp_path / "turned"
+    target.mkdir()
+    shutil.copy(turned_workspace.database, target / "refbench.duckdb")
+    return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
+
+
 def read_workspace(settings: Settings) -> Workspace:
     """A read-only workspace of ``settings`` for assertions (use as a context manager)."""
     return Workspace.open(settings, read_only=True)

@@ -223,3 +223,4 @@ def test_clean_command_generative_tier_and_refusals(demo_copy: Settings) -> None
     assert str(unknown.exception).startswith("unknown tag 'CHAR_99'; did you mean 'CHAR_09'")
     bad_tier = CliRunner().invoke(app, ["clean", "CHAR_13", "--tier", "magic", "--db", db], env=env)
     assert bad_tier.exit_code == 2 and "'magic' is not one of" in bad_tier.output  # typer's choice check
+    assert "'multi-angle'" in bad_tier.output

@@ -22,14 +22,14 @@ SCENES = PROJECT_ROOT / "data" / "samples" / "scenes.yaml"
 
 def test_cli_choices_are_the_registries() -> None:
     """The CLI names its choices without importing the backends; they must stay the registries' keys."""
-    from refbench.clean import CLEANERS
+    from refbench.clean import TIERS
     from refbench.describe import DESCRIBERS
     from refbench.detect import OBJECT_DETECTORS
     from refbench.faces import FACE_ANALYZERS
 
     assert get_args(Detector) == tuple(OBJECT_DETECTORS)
     assert get_args(FaceModel) == tuple(FACE_ANALYZERS)
-    assert set(get_args(CleanTier)) == set(CLEANERS)
+    assert set(get_args(CleanTier)) == set(TIERS)
     assert set(get_args(Describer)) == set(DESCRIBERS)
 
 

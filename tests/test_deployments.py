@@ -29,8 +29,8 @@ CONFIG = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in CONFIG["deployments"]}
 
 
-def test_prefect_yaml_declares_the_three_deployments_on_a_process_pool() -> None:
-    assert set(DEPLOYMENTS) == {"manifest-folder", "calibrate-faces", "manifest-report"}
+def test_prefect_yaml_declares_the_deployments_on_a_process_pool() -> None:
+    assert set(DEPLOYMENTS) == {"manifest-folder", "calibrate-faces", "manifest-report", "identity-image"}
     assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {"refbench"}
     assert DEPLOYMENTS["manifest-folder"]["schedules"][0]["cron"]
 

@@ -61,16 +61,27 @@ def test_every_active_asset_gets_a_distinct_description(described: Settings) -> 
     assert len({round(a.suitability, 1) for a in assets}) >= 10, "suitability looks constant"
 
 
-def test_descriptions_mention_measured_facts(described: Settings) -> None:
+JARGON = re.compile(r"\d|%|°|\b(yaw|sharpness|exposure|detector|score|quality|px|camera-(left|right))\b", re.I)
+
+
+def test_descriptions_are_plain_language_with_measurements_in_details(described: Settings) -> None:
+    """Texts go into generator prompts: words only (counts up to nine spelled out); every figure is in details."""
     colour = re.compile("|".join(sorted(PALETTE, key=len, reverse=True)))
-    for a in _assets(described):
+    assets = _assets(described)
+    for a in assets:
         prompt, visual = a.reverse_prompt, a.visual_description
         assert colour.search(prompt) and colour.search(visual), (a.tag, prompt)
+        assert not JARGON.search(prompt.replace("-format", "")), (a.tag, prompt)
+        assert not JARGON.search(visual), (a.tag, visual)
         if a.asset_type == "character":
             assert a.face is not None, a.tag  # every character shows its identity's best face
-            assert f"{a.face.width_frac:.1%}" in visual and "yaw" in visual, visual
+            assert re.search(r"facing the camera|head turned to their (left|right)|in profile", prompt), prompt
         elif a.asset_type != "environment":
-            assert a.name in prompt and a.name in visual, (a.name, prompt)
+            assert a.label in prompt and a.label in visual, (a.label, prompt)
+    character = next(a for a in assets if a.face is not None)
+    details = LocalDescriber().describe(character).details
+    assert (details["yaw"], details["face_width_frac"]) == (character.face.yaw, character.face.width_frac)
+    assert {"sharpness", "exposure", "face_quality", "detector_score", "colours"} <= set(details)
 
 
 def test_suitability_follows_measured_face_quality(described: Settings) -> None:
@@ -137,13 +148,13 @@ def test_dominant_colours_are_named_with_their_share(rgb_halves: tuple, expected
 @pytest.mark.parametrize(
     ("yaw", "words"),
     [
-        (3.0, "frontal"),
-        (-20.0, "three-quarter view turned camera-left"),
-        (30.0, "three-quarter view turned camera-right"),
-        (70.0, "profile facing camera-right"),
+        (3.0, "facing the camera"),
+        (-20.0, "head turned to their right, the nose towards the left of the frame"),
+        (30.0, "head turned to their left, the nose towards the right of the frame"),
+        (70.0, "in profile, the nose pointing to the right edge of the frame"),
     ],
 )
-def test_yaw_words_use_camera_terms(yaw: float, words: str) -> None:
+def test_yaw_words_name_the_subjects_side_and_the_image_edge(yaw: float, words: str) -> None:
     assert describe_yaw(yaw) == words
 
 

@@ -14,6 +14,7 @@ from refbench.credentials import API_KEY_VARIABLES, SECRETS_FILE_VARIABLE
 from refbench.errors import ApiKeyMissing, ConfigError, GenerationError, RequestValidationError
 from refbench.fakes.veo import FAKE_MP4, FakeVeo
 from refbench.generation.chain import build_image_chain, run_image_chain
+from refbench.generation.images import ImageInput
 from refbench.generation.submit import submit_veo
 from refbench.generation.veo import (
     CHECKS,
@@ -273,12 +274,13 @@ def test_image_chain_feeds_each_output_to_the_next_scene(tmp_path: Path) -> None
     steps = build_image_chain(scenes, REGISTRY, first_reference=PHOTOS / "obama_1.jpg")
     assert (steps[0].reference_path, steps[1].reference_from) == (PHOTOS / "obama_1.jpg", "s1")
     assert "- CHAR_01: Short grey hair, navy suit\n- ENV_01: rocket" in steps[1].prompt  # name when no description
-    contents = steps[0].contents(__import__("numpy").zeros((4, 4, 3), dtype="uint8"))
+    contents = steps[0].request(ImageInput(__import__("numpy").zeros((4, 4, 3), dtype="uint8"), "ref")).contents()
     assert isinstance(contents[0], str) and isinstance(contents[1], Image.Image)  # prompt first
     generator = ReplayGenerator([PHOTOS / "astronaut.png", PHOTOS / "giraffe.jpg"])
-    outputs = run_image_chain(steps, generator, out_dir=tmp_path)
-    assert outputs == [tmp_path / "s1.png", tmp_path / "s2.png"]
-    assert [shape for _, shape in generator.received] == [(1137, 910, 3), (512, 512, 3)]  # user ref, then output 1
+    chain = run_image_chain(steps, generator, out_dir=tmp_path)
+    assert list(chain.outputs.values()) == [tmp_path / "s1-1.png", tmp_path / "s2-1.png"] and chain.status == "ok"
+    # The user's reference (obama_1, 910x1137, fitted to 1024 px), then output 1 (the astronaut, 512 px).
+    assert [shape for _, shape in generator.received] == [(1024, 820, 3), (512, 512, 3)]
     with pytest.raises(ConfigError, match="does not exist"):
         build_image_chain(scenes, REGISTRY, first_reference=tmp_path / "missing.png")
 

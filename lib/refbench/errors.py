@@ -174,5 +174,23 @@ class GenerationError(RefbenchError):
     """The service refused a generation request, the operation failed, or polling ran out."""
 
 
+class ImageNotReturned(GenerationError):
+    """An image model answered without an image (a safety stop, a blocked prompt, text only); the input tokens it
+    billed are kept so a failed attempt still shows its cost."""
+
+    def __init__(self, message: str, *, tokens_in: int = 0, cost_usd: float | None = None) -> None:
+        super().__init__(message)
+        self.tokens_in, self.cost_usd = tokens_in, cost_usd
+
+
+class FaceImagesRefused(RefbenchError):
+    """A request would carry more face-bearing images than allowed: image models block two faces in one request as
+    a face swap, so it is refused before sending unless the caller overrides it; ``roles`` names those images."""
+
+    def __init__(self, message: str, *, roles: list[str]) -> None:
+        super().__init__(message)
+        self.roles = roles
+
+
 class ReportError(RefbenchError):
     """A report notebook failed to execute; carries papermill's account of the failing cell."""

@@ -9,6 +9,6 @@ from typing import Literal
 
 Detector = Literal["opencv-darknet", "ultralytics"]
 FaceModel = Literal["insightface", "opencv-yunet-sface"]
-CleanTier = Literal["original", "rembg-gray", "generative"]
+CleanTier = Literal["original", "rembg-gray", "generative", "multi-angle"]
 Describer = Literal["local", "gemini"]
 ApiMode = Literal["gemini", "vertex"]

@@ -310,6 +310,7 @@ class Asset:
     full_body_path: Path | None = None
     clean_path: Path | None = None
     clean_tier: int | None = None
+    views: dict[str, Path] = field(default_factory=dict)  # view name (refbench.faces.pose.View) -> image, newest sheet
 
     @property
     def description(self) -> str:

@@ -28,6 +28,24 @@ def padded_box(xyxy: np.ndarray, *, padding: float, resolution_wh: tuple[int, in
     return left, top, max(right, left + 1), max(bottom, top + 1)
 
 
+def frame_face(
+    image_rgb: np.ndarray, xyxy: np.ndarray, *, face_width_frac: float = 0.20, aspect_wh: tuple[int, int] = (3, 4)
+) -> np.ndarray:
+    """A portrait frame (RGB) around a face box (4,) in which the face spans ``face_width_frac`` of the width, the
+    face in the upper middle; where the frame leaves the photo it is neutral grey. Shows a generator the
+    framing a request asks for, with the photo's own shoulders and clothing."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    width = max(1, round((x2 - x1) / face_width_frac))
+    height = max(1, round(width * aspect_wh[1] / aspect_wh[0]))
+    left, top = round((x1 + x2) / 2 - width / 2), round((y1 + y2) / 2 - height * 0.38)
+    frame = np.full((height, width, 3), 128, np.uint8)
+    src_x1, src_y1 = max(left, 0), max(top, 0)
+    src_x2, src_y2 = min(left + width, image_rgb.shape[1]), min(top + height, image_rgb.shape[0])
+    if src_x2 > src_x1 and src_y2 > src_y1:
+        frame[src_y1 - top : src_y2 - top, src_x1 - left : src_x2 - left] = image_rgb[src_y1:src_y2, src_x1:src_x2]
+    return frame
+
+
 def save_crop(image_rgb: np.ndarray, xyxy: np.ndarray, path: Path, *, padding: float) -> Path:
     """Write the padded crop of ``xyxy`` from an RGB image (H, W, 3) to ``path`` (JPEG, q=95)."""
     left, top, right, bottom = padded_box(xyxy, padding=padding, resolution_wh=(image_rgb.shape[1], image_rgb.shape[0]))
@@ -55,6 +73,11 @@ def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) ->
         image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
     return _save_atomically(Image.fromarray(small), path, format="JPEG", quality=88)
+
+
+def save_png(image_rgb: np.ndarray, path: Path) -> Path:
+    """Write an RGB image (H, W, 3) as PNG atomically (zlib level 1: sheets and generated images are written once)."""
+    return _save_atomically(Image.fromarray(np.ascontiguousarray(image_rgb)), path, format="PNG", compress_level=1)
 
 
 def _save_atomically(image: Image.Image, path: Path, **params: object) -> Path:

@@ -2,7 +2,9 @@
 
 Tier 1 ``original`` uses the registered crop as-is; tier 2 ``rembg-gray`` removes the background
 and composites on neutral gray #808080; tier 3 ``generative`` asks an image generator for a clean
-sheet and accepts it only when ArcFace similarity to the identity reaches the calibrated threshold.
+sheet and accepts it only when ArcFace similarity to the identity reaches the calibrated threshold;
+tier 4 ``multi-angle`` (``refbench.clean.multi_angle``) generates the views a character's photos lack,
+each checked for identity, head angle and face size.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class CleanResult:
     cost: float | None = None
     cost_unit: str | None = None
     message: str | None = None
+    view: str | None = None  # tier 4: the view this sheet shows (never the asset's primary sheet)
 
 
 class Cleaner(Protocol):
@@ -71,6 +74,11 @@ CLEANERS: dict[str, Callable[..., Cleaner]] = {
     "rembg-gray": _rembg_gray,
     "generative": _generative,
 }
+
+
+MULTI_ANGLE = "multi-angle"  # tier 4: generated views (refbench.pipelines.multi_angle), not a per-asset Cleaner
+TIERS = (*CLEANERS, MULTI_ANGLE)
+GENERATED_TIERS = ("generative", MULTI_ANGLE)  # tiers that need an image generator
 
 
 def create_cleaner(name: str, **options: Any) -> Cleaner:

@@ -19,6 +19,7 @@ from PIL import Image
 from refbench.clean import Cleaner, CleanResult
 from refbench.errors import GenerationError, InputError, ModelUnavailableError, OptionError
 from refbench.faces import FaceAnalyzer, largest_face
+from refbench.generation.images import GeneratedImage, ImageRequest
 from refbench.types import Asset
 
 CLEAN_SHEET_PROMPT = (
@@ -49,13 +50,19 @@ class ReplayGenerator:
         self.files, self.calls = list(files), 0
         self.received: list[tuple[str, tuple[int, ...]]] = []  # (prompt, reference shape) of each call
 
-    def generate(self, prompt: str, reference_rgb: np.ndarray) -> np.ndarray:
-        """The next file's pixels (RGB); the last file repeats."""
+    def generate(self, prompt: str, reference_rgb: np.ndarray | None) -> np.ndarray:
+        """The next file's pixels (RGB); the last file repeats. ``received`` notes the reference's shape (``()``
+        for none)."""
         path = self.files[min(self.calls, len(self.files) - 1)]
-        self.received.append((prompt, tuple(reference_rgb.shape)))
+        self.received.append((prompt, () if reference_rgb is None else tuple(reference_rgb.shape)))
         self.calls += 1
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
+
+    def create(self, request: ImageRequest) -> GeneratedImage:
+        """The next file for a request (its first image counts as the reference); costs nothing."""
+        reference = request.images[0].image_rgb if request.images else None
+        return GeneratedImage(self.generate(request.prompt, reference), self.name)
 
 
 class GenerativeCleaner:

@@ -20,47 +20,58 @@ def clean(
         list[str] | None, typer.Argument(help="Asset tags (default: every character, prop, vehicle, animal).")
     ] = None,
     tier: Annotated[
-        CleanTier, typer.Option(help="original: the crop; rembg-gray: background removed; generative: Gemini.")
+        CleanTier,
+        typer.Option(
+            help="original: the crop; rembg-gray: background removed; generative: Gemini, ArcFace-checked; "
+            "multi-angle: the missing views generated and checked."
+        ),
     ] = "rembg-gray",
-    gemini_model: Annotated[str, typer.Option(help="Image model of the generative tier.")] = "gemini-2.5-flash-image",
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Pick the tier per asset from its quality, its views and the cost.")
+    ] = False,
+    max_cost_usd: Annotated[float, typer.Option(help="--auto: most USD generation may cost (worst case).")] = 1.0,
+    gemini_model: Annotated[str, typer.Option(help="Image model of the generated tiers.")] = "gemini-2.5-flash-image",
     base_url: Annotated[str | None, typer.Option(help="API base URL (e.g. a loopback `refbench fake-gemini`).")] = None,
     face_model: Annotated[
         FaceModel | None, typer.Option(help="Face model that validates generative sheets (default: the settings').")
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Make clean references (tier 1 crop, tier 2 gray background, tier 3 generated + ArcFace-checked)."""
+    """Make clean references: tier 1 crop, tier 2 gray background, tier 3 generated and ArcFace-checked, tier 4
+    (multi-angle) the missing views generated and checked for identity, head angle and face size."""
+    from refbench.clean import GENERATED_TIERS
     from refbench.cli.progress import progress
+    from refbench.generation.images import connect_image_generator, generator_available
     from refbench.pipelines.clean import run_clean_sheets
 
     settings = settings_for(db)
+    chosen = "auto" if auto else tier
     generator = None
-    if tier == "generative":
-        from refbench.generation.chain import GeminiImageGenerator
-        from refbench.google_api import GoogleApiSettings, make_client
-
-        api = GoogleApiSettings(**({"base_url": base_url} if base_url else {}))  # else REFBENCH_GEMINI_BASE_URL
-        generator = GeminiImageGenerator(
-            make_client(mode="gemini", settings=api),
-            model=gemini_model,
-            policy=api.policy(),
-            limits=settings.image_limits,
+    if chosen in GENERATED_TIERS or (auto and generator_available()):
+        generator = connect_image_generator(model=gemini_model, base_url=base_url, limits=settings.image_limits)
+    with progress(f"clean ({chosen})") as advance:
+        made = run_clean_sheets(
+            settings,
+            tier=chosen,
+            tags=tags or (),
+            generator=generator,
+            face_model=face_model,
+            max_cost_usd=max_cost_usd,
+            progress=advance,
         )
-    with progress(f"clean ({tier})") as advance:
-        run = run_clean_sheets(
-            settings, tier=tier, tags=tags or (), generator=generator, face_model=face_model, progress=advance
-        )
-    console.print(results_table(run))
+    for choice in made.choices:
+        console.print(f"{choice.tag}: {choice.tier} ({choice.reason})", soft_wrap=True)
+    console.print(results_table(made))
 
 
 def results_table(run: CleanRun) -> Table:
     """One row per stored clean reference."""
     from rich.table import Table
 
-    table = Table(
-        "tag", "tier", "method", "status", "similarity", "file", title=f"clean {run.run_id} ({run.seconds:.1f} s)"
-    )
+    title = f"clean {run.run_id} ({run.seconds:.1f} s" + (f", ${run.cost_usd:.3f})" if run.cost_usd else ")")
+    table = Table("tag", "tier", "method", "status", "similarity", "file", title=title)
     for r in run.results:
         similarity = "-" if r.similarity is None else f"{r.similarity:.3f} (>= {r.threshold:.3f})"
-        table.add_row(r.tag, str(r.tier), r.method, r.status, similarity, str(r.path))
+        method = r.method if r.view is None else f"{r.method} {r.view}"
+        table.add_row(r.tag, str(r.tier), method, r.status, similarity, str(r.path))
     return table

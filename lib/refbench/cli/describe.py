@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -62,15 +63,19 @@ def fake_gemini(
     fail: Annotated[
         list[str] | None,
         typer.Option(
-            help="Failure rule KIND[:TIMES[:MATCH]] (KIND: 429, 500, 503, safety, prompt_blocked, malformed); "
+            help="Failure rule KIND[:TIMES[:MATCH]] (KIND: 429, 500, 503, safety, prompt_blocked, malformed; image "
+            "models also mirror, shrink); "
             "repeatable."
         ),
+    ] = None,
+    text_image: Annotated[
+        Path | None, typer.Option(help="Image the fake image model answers to prompts without an image.")
     ] = None,
 ) -> None:
     """Serve a fake Gemini generateContent API on loopback, for demos and tests without a key."""
     from refbench.fakes.gemini import FakeGemini
 
-    fake = FakeGemini(port=port)
+    fake = FakeGemini(port=port, text_image=text_image.read_bytes() if text_image else None)
     for rule in fail or []:
         kind, times, match = (rule.split(":", 2) + ["", ""])[:3]
         try:

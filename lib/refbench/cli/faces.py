@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from refbench.pipelines.calibrate import CalibrationOutcome
+    from refbench.pipelines.evaluate import IdentityEvaluation
 
 
 @app.command()
@@ -103,27 +105,56 @@ def evaluate_identity(
     outputs: Annotated[list[Path], typer.Argument(help="Generated images or videos.")],
     face_model: Annotated[FaceModel | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     db: DbOption = None,
+    orientation_from: Annotated[
+        Path | None,
+        typer.Option(help="Image whose face the outputs should turn like: outputs turning the other way are mirrored."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per output instead of a table.")
+    ] = False,
 ) -> None:
-    """FaceSim-Arc of generated outputs against a reference identity (16 frames per video)."""
-    from rich.table import Table
-
+    """FaceSim-Arc, face size (15-25% band), yaw and mirroring of generated outputs against a reference identity
+    (16 frames per video, summarised)."""
     from refbench.pipelines.evaluate import run_identity_evaluation
 
-    evaluation = run_identity_evaluation(settings_for(db), reference=reference, outputs=outputs, face_model=face_model)
-    table = Table(
-        "output",
-        "kind",
-        "frames",
-        "FaceSim-Arc mean",
-        "min",
-        "no-face rate",
-        title=f"identity preservation vs {reference} ({evaluation.face_model}, {evaluation.run_id})",
+    evaluation = run_identity_evaluation(
+        settings_for(db), reference=reference, outputs=outputs, face_model=face_model, orientation_from=orientation_from
     )
+    if as_json:
+        print(json.dumps([r.to_json() for r in evaluation.results], indent=2))
+        return
+    console.print(evaluation_table(evaluation, reference=reference))
+
+
+def evaluation_table(evaluation: IdentityEvaluation, *, reference: str) -> Table:
+    """One row per output: FaceSim-Arc (mean/min over a video's frames), no-face rate, face size, yaw, mirrored."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"identity preservation vs {reference} ({evaluation.face_model}, {evaluation.run_id})",
+        caption="width: face width / image width, * outside the 15-25% band; yaw > 0: nose towards the right edge",
+    )
+    table.add_column("output", overflow="fold")
+    table.add_column("frames", max_width=6)
+    table.add_column("FaceSim-Arc mean/min", min_width=11)
+    for name in ("no face", "width", "yaw", "mirrored"):
+        table.add_column(name)
     for r in evaluation.results:
+        width = "—" if r.face_width_frac is None else f"{r.face_width_frac:.0%}" + ("" if r.in_size_band else "*")
         table.add_row(
-            str(r.output_path), r.output_kind, str(len(r.scores)), _fmt(r.mean), _fmt(r.min), f"{r.no_face_rate:.2f}"
+            str(r.output_path),
+            str(len(r.scores)),
+            f"{_fmt(r.mean)}/{_fmt(r.min)}" if r.output_kind == "video" else _fmt(r.mean),
+            f"{r.no_face_rate:.2f}",
+            width,
+            "—" if r.yaw is None else f"{r.yaw:+.0f}°",
+            _yes_no(r.mirrored),
         )
-    console.print(table)
+    return table
+
+
+def _yes_no(value: bool | None) -> str:
+    return "—" if value is None else "yes" if value else "no"
 
 
 def _fmt(value: float | None) -> str:

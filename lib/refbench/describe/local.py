@@ -1,8 +1,11 @@
-"""The offline describer: prompt-style text built only from what the workbench measured.
+"""The offline describer: plain-language descriptions built only from what the workbench measured.
 
 Facts used: the detection class, dominant colours of the crop (k-means in CIE Lab, named after
 the nearest colour of a fixed palette), face figures of characters (size, yaw, sharpness, exposure,
-quality), size and position of the subject in its photo, and what else the photo holds. The
+quality), size and position of the subject in its photo, and what else the photo holds. The texts end up
+in generator prompts, so they say what a generator can use — pose (the subject's side and the image edge
+the nose points to), colours, light, focus, framing, what else is in the place — in words, never as
+measurements; every measured figure is kept in the description's ``details`` (stored as metadata). The
 suitability is a geometric mean of measured quality factors mapped to 1..10, never a constant.
 Deterministic: same crop and facts, same text.
 """
@@ -18,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 from refbench.describe import Description
-from refbench.types import BEST_WIDTH_BAND, Asset
+from refbench.faces.pose import PROFILE_YAW_DEG
+from refbench.types import BEST_WIDTH_BAND, FRONTAL_YAW_DEG, Asset
 
-LOCAL_VERSION = "local-v1"
+LOCAL_VERSION = "local-v2"  # v2: plain language, measurements only in details
 
 # Named colours (sRGB) the dominant colours are snapped to, by nearest CIE76 distance in Lab.
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -161,12 +165,56 @@ def describe_exposure(exposure: float) -> str:
     )
 
 
+def describe_light(exposure: float) -> str:
+    """The light of a picture in words a generator can use."""
+    return {
+        "very dark": "very low light",
+        "dark": "low, moody light",
+        "evenly exposed": "even light",
+        "bright": "bright light",
+        "overexposed": "very bright, washed-out light",
+    }[describe_exposure(exposure)]
+
+
+def describe_focus(sharpness: float) -> str:
+    """The focus of a picture in words a generator can use."""
+    return {"tack-sharp": "crisp focus", "sharp": "sharp focus", "soft": "soft focus", "blurred": "blurred"}[
+        describe_sharpness(sharpness)
+    ]
+
+
 def describe_yaw(yaw: float) -> str:
-    """Head pose in camera terms from a signed yaw (degrees, > 0: nose towards camera-right)."""
-    side = "camera-right" if yaw > 0 else "camera-left"
-    if abs(yaw) < 12:
-        return "frontal"
-    return f"three-quarter view turned {side}" if abs(yaw) < 45 else f"profile facing {side}"
+    """Head pose in words: the subject's own side and the image edge the nose points to (> 0: right edge)."""
+    if abs(yaw) < FRONTAL_YAW_DEG:
+        return "facing the camera"
+    side, edge = ("left", "right") if yaw > 0 else ("right", "left")
+    if abs(yaw) < PROFILE_YAW_DEG:
+        return f"head turned to their {side}, the nose towards the {edge} of the frame"
+    return f"in profile, the nose pointing to the {edge} edge of the frame"
+
+
+def describe_face_size(width_frac: float) -> str:
+    """How much of the frame a face fills, in words."""
+    if width_frac >= 0.5:
+        return "the face fills the frame"
+    if width_frac >= BEST_WIDTH_BAND[0]:
+        return "a close head-and-shoulders view"
+    return "the face small in the frame"
+
+
+def colour_list(colours: list[NamedColour], *, n: int = 3) -> str:
+    """The main colour names in order: "navy, white and tan"."""
+    names = [c.name for c in colours[:n]]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def number_words(count: int, noun: str, *, one: str = "a") -> str:
+    """A count as words: "a person" (or ``one``), "two cars", "12 people"."""
+    words = {1: one, 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    plural = (
+        noun if count == 1 else ("people" if noun == "person" else f"{noun}es" if noun.endswith("s") else f"{noun}s")
+    )
+    return f"{words.get(count, str(count))} {plural}"
 
 
 def placement(asset: Asset) -> tuple[float, str]:
@@ -182,8 +230,18 @@ def placement(asset: Asset) -> tuple[float, str]:
     return area, f"{vertical} {horizontal}" if (horizontal, vertical) != ("centre", "middle") else "centre"
 
 
-def _palette_text(colours: list[NamedColour], *, n: int = 3) -> str:
-    return ", ".join(f"{c.name} {c.share:.0%}" for c in colours[:n])
+def _framing(area: float) -> str:
+    return "close-up" if area > 0.25 else "medium-shot" if area > 0.05 else "wide-shot"
+
+
+def _position(where: str) -> str:
+    """``placement``'s "top left" as "in the upper left of the frame", "middle right" as "on the right of the frame"."""
+    if where in ("centre", "full frame"):
+        return "filling the frame" if where == "full frame" else "in the centre of the frame"
+    vertical, horizontal = where.split(" ")
+    if vertical == "middle":
+        return f"on the {horizontal} of the frame"
+    return f"in the {'upper' if vertical == 'top' else 'lower'} {horizontal} of the frame"
 
 
 class LocalDescriber:
@@ -243,24 +301,32 @@ def _character(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -
     if face is None:  # an identity without measured faces: fall back to crop measures
         return _object(asset, crop_rgb, colours)
     pose, size = describe_yaw(face.yaw), face_size_factor(face.width_frac)
-    band = "inside" if size == 1.0 else "outside"
+    light, focus = describe_light(face.exposure), describe_focus(face.sharpness)
+    photos = max(asset.n_faces, 1)
     prompt = (
-        f"Head-and-shoulders photo of a person, {pose} (yaw {face.yaw:+.0f}°), face filling "
-        f"{face.width_frac:.0%} of the frame width, {describe_sharpness(face.sharpness)} focus, "
-        f"{describe_exposure(face.exposure)} lighting; colour palette {_palette_text(colours)}; "
-        f"photographed in a {asset.image_wh[0]}×{asset.image_wh[1]} photo."
+        f"Head-and-shoulders photo of a person, {pose}, {focus}, {light}; main colours "
+        f"{colour_list(colours)}; {describe_face_size(face.width_frac)}."
     )
     visual = (
-        f"Keep the same face: {pose} with yaw {face.yaw:+.1f}° (camera terms), face width "
-        f"{face.width_frac:.1%} of the image ({band} the {BEST_WIDTH_BAND[0]:.0%}–{BEST_WIDTH_BAND[1]:.0%} "
-        f"band generators keep best), sharpness {face.sharpness:.0f}, exposure {face.exposure:.2f}, "
-        f"face quality {face.quality_score:.2f}, detector score {face.det_score:.2f}; seen in "
-        f"{max(asset.n_faces, 1)} photo{'s' if max(asset.n_faces, 1) != 1 else ''}; dominant colours "
-        f"{_palette_text(colours, n=4)}."
+        f"The person of the reference photos, {pose}, in {colour_list(colours, n=4)} tones, "
+        f"{focus} and {light} (seen in {number_words(photos, 'photo', one='one')})."
     )
-    name = f"{pose.split(' turned')[0].split(' facing')[0].title()} Portrait, {colours[0].name.title()} Tones"
+    view = (
+        "Portrait" if abs(face.yaw) < FRONTAL_YAW_DEG else "Profile" if abs(face.yaw) >= PROFILE_YAW_DEG else "Turned"
+    )
+    name = f"{view} Portrait, {colours[0].name.title()} Tones".replace("Portrait Portrait", "Portrait")
     score = face.quality_score * size
-    details = {"pose": pose, "face_width_frac": face.width_frac, "yaw": face.yaw, "size_factor": size}
+    details = {
+        "pose": pose,
+        "yaw": face.yaw,
+        "face_width_frac": face.width_frac,
+        "size_factor": size,
+        "sharpness": face.sharpness,
+        "exposure": face.exposure,
+        "face_quality": face.quality_score,
+        "detector_score": face.det_score,
+        "n_photos": photos,
+    }
     return prompt, visual, name, score, details
 
 
@@ -269,17 +335,17 @@ def _object(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> t
     area, where = placement(asset)
     height, width = crop_rgb.shape[:2]
     confidence = asset.confidence if asset.confidence is not None else 0.5
-    kind = {"vehicle": "vehicle", "animal": "animal"}.get(asset.asset_type, "object")
+    label, others = asset.label, [c.name for c in colours[1:3]]
+    details_words = f" with {' and '.join(others)} details" if others else ""
+    position = _position(where)
+    small = ", small in the frame" if area <= 0.05 else ""
     prompt = (
-        f"Photo of a {colours[0].name} {asset.label} ({kind}), mostly {_palette_text(colours)}, "
-        f"{describe_sharpness(sharpness)} focus, {describe_exposure(exposure)}, "
-        f"{'close-up' if area > 0.25 else 'medium shot' if area > 0.05 else 'small in a wide shot'}, "
-        f"placed {where} of the frame."
+        f"{_framing(area).capitalize()} photo of a {colours[0].name} {label}{details_words}{small}, "
+        f"{describe_focus(sharpness)}, {describe_light(exposure)}, {position}."
     )
     visual = (
-        f"Keep the same {asset.label}: dominant colours {_palette_text(colours, n=4)}; it covers {area:.1%} "
-        f"of its {asset.image_wh[0]}×{asset.image_wh[1]} photo ({where}); crop {width}×{height} px, "
-        f"sharpness {sharpness:.0f}, exposure {exposure:.2f}, detector confidence {confidence:.2f}."
+        f"A {colours[0].name} {label}{details_words}, as in its reference photo ({position}, "
+        f"{describe_light(exposure)})."
     )
     resolution = float(np.clip(min(width, height) / 256.0, 0.0, 1.0))
     score = _geometric_mean([confidence, resolution, _sharp_factor(sharpness), _exposure_factor(exposure)])
@@ -289,6 +355,7 @@ def _object(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> t
         "sharpness": sharpness,
         "exposure": exposure,
         "crop_wh": [width, height],
+        "detector_confidence": confidence,
     }
     return prompt, visual, f"{colours[0].name.title()} {asset.label.title()}", score, details
 
@@ -296,22 +363,28 @@ def _object(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> t
 def _environment(asset: Asset, crop_rgb: np.ndarray, colours: list[NamedColour]) -> tuple[str, str, str, float, dict]:
     sharpness, exposure = image_measures(crop_rgb)
     width, height = asset.image_wh
-    things = ", ".join(f"{n} {c}" if n > 1 else c for c, n in sorted(asset.scene_objects.items())) or "no objects"
-    people = (
-        f"{asset.scene_faces} small face{'s' if asset.scene_faces != 1 else ''}" if asset.scene_faces else "no faces"
-    )
+    counted = [number_words(n, c) for c, n in sorted(asset.scene_objects.items()) if c != "person"]
+    people = asset.scene_objects.get("person", 0) or asset.scene_faces
+    if people:
+        counted.append(number_words(people, "person"))
+    things = (", ".join(counted[:-1]) + " and " + counted[-1]) if len(counted) > 1 else "".join(counted)
     orientation = "landscape" if width > height * 1.1 else "portrait" if height > width * 1.1 else "square"
+    holding = f", with {things}" if things else ", with nothing in the foreground"
     prompt = (
-        f"Wide {orientation} scene, {colours[0].name} and {colours[min(1, len(colours) - 1)].name} palette "
-        f"({_palette_text(colours)}), {describe_exposure(exposure)}, {describe_sharpness(sharpness)} detail; "
-        f"visible: {things}; {people}."
+        f"Wide {orientation}-format scene in {colour_list(colours)} tones, {describe_light(exposure)}, "
+        f"{describe_focus(sharpness)}{holding}."
     )
     visual = (
-        f"Keep the place: palette {_palette_text(colours, n=4)}; detected {things}; {people}; "
-        f"{width}×{height} {orientation} frame, sharpness {sharpness:.0f}, exposure {exposure:.2f}."
+        f"The place of the reference photo: {colour_list(colours, n=4)} palette, {describe_light(exposure)}{holding}."
     )
     resolution = float(np.clip(min(width, height) / 720.0, 0.0, 1.0))
     score = _geometric_mean([resolution, _sharp_factor(sharpness), _exposure_factor(exposure)])
     main = f" With {max(asset.scene_objects, key=asset.scene_objects.get).title()}" if asset.scene_objects else ""
-    details = {"sharpness": sharpness, "exposure": exposure, "objects": asset.scene_objects, "faces": asset.scene_faces}
+    details = {
+        "sharpness": sharpness,
+        "exposure": exposure,
+        "objects": asset.scene_objects,
+        "faces": asset.scene_faces,
+        "image_wh": [width, height],
+    }
     return prompt, visual, f"{colours[0].name.title()} Scene{main}", score, details

@@ -8,6 +8,10 @@ tile), and can be told to fail: HTTP 429/500/503, a safety stop, a blocked promp
 text; or like a broken endpoint: trickle the body a byte at a time, never answer, send a body without
 end, send HTML, redirect to another origin, echo the API key in an error, reset the connection. Every
 request is kept (path, model, the ``x-goog-api-key`` it carried, body).
+
+Image models answer with the request's first image (the "generation" is then the same person, a known right
+answer for identity checks), or a wrong image when told (``mirror``, ``shrink``); a request with no image
+gets ``text_image`` (what the fake "draws" from text alone) or, without one, the 400 an edit of nothing gets.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 FAILURE_KINDS = ("429", "500", "503", "safety", "prompt_blocked", "malformed")
+# Image models' answers that hold an image, but a wrong one: the request's first image mirrored left-right (a
+# generator that turned the head the wrong way), shrunk to a third in the middle of a grey canvas of the same
+# size (a face far too small in frame), or ``text_image`` whatever the request holds (someone else: drift).
+IMAGE_KINDS = ("mirror", "shrink", "stranger")
 # Failures of the connection rather than of the answer: what a hostile or broken endpoint does.
 TRANSPORT_KINDS = ("trickle", "hang", "huge", "html", "redirect", "echo_key", "reset")
 _PATH = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):generateContent$")
@@ -132,8 +140,8 @@ class Rule:
     match: str | None = None  # substring of the request's text parts; None matches every request
 
     def __post_init__(self) -> None:
-        if self.kind not in FAILURE_KINDS + TRANSPORT_KINDS:
-            known = ", ".join(FAILURE_KINDS + TRANSPORT_KINDS)
+        if self.kind not in FAILURE_KINDS + TRANSPORT_KINDS + IMAGE_KINDS:
+            known = ", ".join(FAILURE_KINDS + TRANSPORT_KINDS + IMAGE_KINDS)
             raise ValueError(f"unknown failure kind {self.kind!r}; known: {known}")
 
 
@@ -177,6 +185,7 @@ class FakeGemini:
     stall_s: float = 60.0  # "trickle" and "hang" give up after this long (or when the client goes away)
     huge_bytes: int = 300 * 1024 * 1024  # "huge": the body it promises and streams
     redirect_to: str = ""  # "redirect": the other origin (base URL) it sends the client to
+    text_image: bytes | None = None  # image answered to image-model requests without an image (None: 400)
     rules: list[Rule] = field(default_factory=list)
     requests: list[ReceivedRequest] = field(default_factory=list)
 
@@ -252,8 +261,8 @@ class FakeGemini:
             candidate = {"finishReason": "SAFETY", "index": 0, "safetyRatings": _ratings()}
             usage.update(candidatesTokenCount=0, totalTokenCount=usage["promptTokenCount"])
             return 200, json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}).encode()
-        if "image" in model and kind == "ok":
-            return self._image_answer(model, body, usage)
+        if "image" in model and kind in ("ok", *IMAGE_KINDS):
+            return self._image_answer(model, body, usage, kind)
         text = recorded_answer(body)
         if kind == "malformed":
             text = text[: len(text) // 2]  # cut mid-string, like a truncated generation
@@ -269,19 +278,24 @@ class FakeGemini:
             }
         ).encode()
 
-    def _image_answer(self, model: str, body: dict[str, Any], usage: dict[str, int]) -> tuple[int, bytes]:
-        """An image model's answer: a line of text and the request's first image back, as PNG.
+    def _image_answer(self, model: str, body: dict[str, Any], usage: dict[str, int], kind: str) -> tuple[int, bytes]:
+        """An image model's answer: a line of text and an image as PNG — the request's first image (``ok``), that
+        image mirrored or shrunk (``mirror``, ``shrink``), or ``text_image`` for a request without an image (and
+        for ``stranger``).
 
         Echoing the reference makes the "generation" the same person, so identity checks downstream
-        have a known right answer; a request without an image is refused as the API refuses edits of nothing.
+        have a known right answer; a request without an image (and no ``text_image``) is refused as the API
+        refuses edits of nothing.
         """
-        images = [_b64decode(p["data"]) for p in _inline_parts(body)]
+        images = [_b64decode(p["data"]) for p in _inline_parts(body)] or ([self.text_image] if self.text_image else [])
+        if kind == "stranger" and self.text_image:
+            images = [self.text_image]
         if not images:
             error = {"code": 400, "status": "INVALID_ARGUMENT", "message": "fake: image edits need an input image"}
             return 400, json.dumps({"error": error}).encode()
         with Image.open(io.BytesIO(images[0])) as image:
             buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="PNG")
+            _drawn(image.convert("RGB"), kind).save(buffer, format="PNG")
         parts = [
             {"text": "Here is the image."},
             {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(buffer.getvalue()).decode()}},
@@ -290,6 +304,18 @@ class FakeGemini:
         usage["totalTokenCount"] = usage["promptTokenCount"] + IMAGE_OUTPUT_TOKENS
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
         return 200, json.dumps({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model}).encode()
+
+
+def _drawn(image: Image.Image, kind: str) -> Image.Image:
+    """What the fake image model hands back for an image and an answer kind."""
+    if kind == "mirror":
+        return ImageOps.mirror(image)
+    if kind == "shrink":
+        canvas = Image.new("RGB", image.size, (128, 128, 128))
+        small = image.resize((max(1, image.width // 3), max(1, image.height // 3)), Image.Resampling.LANCZOS)
+        canvas.paste(small, ((image.width - small.width) // 2, (image.height - small.height) // 2))
+        return canvas
+    return image
 
 
 def _inline_parts(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,26 +2,44 @@
 
 Tier 1 (``original``) and tier 2 (``rembg-gray``) run offline; tier 3 (``generative``) needs an image
 generator and validates every sheet with the workspace's face model and calibrated threshold,
-falling back to tier 2.
+falling back to tier 2; tier 4 (``multi-angle``) generates the views a character's photos lack, each
+checked for identity, head angle and face size (``refbench.pipelines.multi_angle``). ``auto`` picks a tier
+per asset from its quality, its view sheet and what generation would cost (``choose_tier``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from refbench.clean import Cleaner, CleanResult, create_cleaner, make_clean_references
+from refbench.clean import MULTI_ANGLE, TIERS, Cleaner, CleanResult, create_cleaner, make_clean_references
 from refbench.clean.generative import ImageGenerator
-from refbench.errors import OptionError, UnknownTagError
+from refbench.errors import OptionError, UnknownBackendError, UnknownTagError
 from refbench.faces import create_face_analyzer
+from refbench.generation.attempts import MAX_ATTEMPTS
+from refbench.generation.images import IMAGE_MODEL, attempt_cost_usd
 from refbench.pipelines.common import face_threshold
+from refbench.pipelines.multi_angle import current_sheet, multi_angle_sheets
 from refbench.registry import Workspace
 from refbench.settings import Settings
 from refbench.types import Asset, AssetSet, Metric, Progress
 
 # A background swap or a studio re-shoot means nothing for a scene photo.
 CLEANABLE_TYPES = ("character", "prop", "vehicle", "animal")
+AUTO = "auto"
+POOR_FACE_QUALITY = 0.6  # below this a character's best photo is worth a generated (tier 3) sheet
+MIN_CROP_SIDE_PX = 64  # background removal on smaller crops removes more subject than background
+
+
+@dataclass(frozen=True)
+class TierChoice:
+    """The tier ``auto`` picked for one asset, why, and the most it may cost (every attempt failing)."""
+
+    tag: str
+    tier: str
+    reason: str
+    max_cost_usd: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,12 @@ class CleanRun:
     tier: str
     results: list[CleanResult]
     seconds: float
+    choices: list[TierChoice] = field(default_factory=list)  # auto: the tier of each asset and why
+
+    @property
+    def cost_usd(self) -> float:
+        """USD spent on generation (rows that record a USD cost)."""
+        return float(sum(r.cost or 0.0 for r in self.results if r.cost_unit == "USD"))
 
 
 def select_assets(assets: AssetSet, tags: Sequence[str]) -> list[Asset]:
@@ -44,6 +68,42 @@ def select_assets(assets: AssetSet, tags: Sequence[str]) -> list[Asset]:
     return [assets[t] for t in tags]
 
 
+def choose_tier(asset: Asset, *, missing_views: int, generator_model: str | None, budget_left_usd: float) -> TierChoice:
+    """The clean tier for one asset: generation where it adds what photos lack and the budget allows, else local.
+
+    Characters missing views get tier 4 (each view up to 3 attempts); characters whose best face is poor
+    (quality < 0.6) get tier 3; everything else, and everything without a generator or budget, the free local
+    tiers: tier 2, or tier 1 for crops too small for background removal.
+    """
+    per_attempt = attempt_cost_usd(generator_model or IMAGE_MODEL)
+    if asset.asset_type == "character" and generator_model is not None:
+        views_cost = missing_views * MAX_ATTEMPTS * per_attempt
+        if missing_views and views_cost <= budget_left_usd:
+            return TierChoice(asset.tag, MULTI_ANGLE, f"{missing_views} view(s) missing from its photos", views_cost)
+        quality = asset.face.quality_score if asset.face else (asset.quality or 0.0)
+        if quality < POOR_FACE_QUALITY and MAX_ATTEMPTS * per_attempt <= budget_left_usd:
+            return TierChoice(
+                asset.tag,
+                "generative",
+                f"best face quality {quality:.2f} < {POOR_FACE_QUALITY}",
+                MAX_ATTEMPTS * per_attempt,
+            )
+        if missing_views:
+            return TierChoice(asset.tag, "rembg-gray", f"{missing_views} view(s) missing but over the budget")
+    side = min(asset.image_wh or (0, 0)) if asset.asset_type == "environment" else _crop_side(asset)
+    if side < MIN_CROP_SIDE_PX:
+        return TierChoice(asset.tag, "original", f"crop {side} px: too small for background removal")
+    local = "no image generator (no API key or --base-url)" if generator_model is None else "its photos suffice"
+    return TierChoice(asset.tag, "rembg-gray", f"background removal is free and local; {local}")
+
+
+def _crop_side(asset: Asset) -> int:
+    if asset.bbox_xyxy is None:
+        return MIN_CROP_SIDE_PX
+    x1, y1, x2, y2 = asset.bbox_xyxy
+    return int(min(x2 - x1, y2 - y1))
+
+
 def build_cleaner(
     settings: Settings, tier: str, *, ws: Workspace, generator: ImageGenerator | None, face_model: str
 ) -> Cleaner:
@@ -53,7 +113,7 @@ def build_cleaner(
     if tier == "rembg-gray":
         return create_cleaner("rembg-gray", model_dir=settings.models, providers=settings.providers)
     if tier != "generative":
-        return create_cleaner(tier)  # raises UnknownBackendError with the known names
+        raise UnknownBackendError("clean tier", tier, [*TIERS, AUTO])
     if generator is None:
         raise OptionError("tier generative needs an image generator (e.g. GeminiImageGenerator)")
     return create_cleaner(
@@ -73,18 +133,58 @@ def run_clean_sheets(
     tags: Sequence[str] = (),
     generator: ImageGenerator | None = None,
     face_model: str | None = None,
+    max_cost_usd: float = 1.0,
     progress: Progress | None = None,
 ) -> CleanRun:
-    """Make clean references of ``tags`` (default: every cleanable asset) and store them as a ``clean`` run."""
+    """Make clean references of ``tags`` (default: every cleanable asset) and store them as a ``clean`` run.
+
+    ``tier`` is a tier name, or ``auto`` (a tier per asset, spending at most ``max_cost_usd`` on generation in
+    the worst case: every attempt failing).
+    """
+    if tier not in (*TIERS, AUTO):
+        raise UnknownBackendError("clean tier", tier, [*TIERS, AUTO])
+    if tier == MULTI_ANGLE and generator is None:
+        raise OptionError("tier multi-angle needs an image generator (an API key, or --base-url of a fake)")
     face_model = face_model or settings.face_model
     with Workspace.open(settings, create=False) as ws:
         assets = select_assets(ws.assets.list(), tags)
-        cleaner = build_cleaner(settings, tier, ws=ws, generator=generator, face_model=face_model)
+        choices = _choices(ws, assets, tier=tier, generator=generator, face_model=face_model, budget=max_cost_usd)
         parameters = {"tier": tier, "tags": [a.tag for a in assets], "face_model": face_model}
+        if tier == AUTO:
+            parameters |= {"chosen": {c.tag: c.tier for c in choices}, "max_cost_usd": max_cost_usd}
+        tiers = list(dict.fromkeys(c.tier for c in choices))
+        cleaners = {
+            t: build_cleaner(settings, t, ws=ws, generator=generator, face_model=face_model)
+            for t in tiers
+            if t != MULTI_ANGLE
+        }
+        analyzer = None
+        if MULTI_ANGLE in tiers:
+            analyzer = create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
+        models = [*cleaners.values(), analyzer]
+        provider = next((p for m in models if (p := getattr(m, "execution_provider", None))), None)
         start = time.perf_counter()
-        provider = getattr(cleaner, "execution_provider", None)
         with ws.runs.track("clean", parameters, execution_provider=provider) as run:
-            results = make_clean_references(assets, cleaner, out_dir=ws.files_dir / "clean", progress=progress)
+            results: list[CleanResult] = []
+            for chosen in tiers:
+                group = [a for a, c in zip(assets, choices, strict=True) if c.tier == chosen]
+                if chosen != MULTI_ANGLE:
+                    results += make_clean_references(
+                        group,
+                        cleaners[chosen],
+                        out_dir=ws.files_dir / "clean",
+                        progress=_shifted(progress, done=len(results), total=len(assets)),
+                    )
+                    continue
+                results += multi_angle_sheets(
+                    ws,
+                    group,
+                    generator=generator,
+                    analyzer=analyzer,
+                    threshold=face_threshold(ws, face_model).value,
+                    run_id=run.run_id,
+                    limits=settings.image_limits,
+                )
             ws.clean.save(results, run_id=run.run_id)
             seconds = time.perf_counter() - start
             run.log(
@@ -92,5 +192,35 @@ def run_clean_sheets(
                 Metric("clean_ok", sum(r.status == "ok" for r in results), "sheets"),
                 Metric("clean_failed", sum(r.status != "ok" for r in results), "sheets"),
                 Metric("seconds_per_asset", seconds / max(len(assets), 1), "s"),
+                Metric("cost_usd", sum(r.cost or 0.0 for r in results if r.cost_unit == "USD"), "USD"),
             )
-    return CleanRun(run.run_id, tier, results, seconds)
+    return CleanRun(run.run_id, tier, results, seconds, choices if tier == AUTO else [])
+
+
+def _choices(
+    ws: Workspace,
+    assets: Sequence[Asset],
+    *,
+    tier: str,
+    generator: ImageGenerator | None,
+    face_model: str,
+    budget: float,
+) -> list[TierChoice]:
+    """The tier of each asset: the one asked for, or ``auto``'s pick within the budget."""
+    if tier != AUTO:
+        return [TierChoice(a.tag, tier, "asked for") for a in assets]
+    model = None if generator is None else getattr(generator, "model", IMAGE_MODEL)
+    choices, left = [], budget
+    for asset in assets:
+        missing = len(current_sheet(ws, asset.tag, face_model=face_model)[0].missing) if asset.face else 0
+        choice = choose_tier(asset, missing_views=missing, generator_model=model, budget_left_usd=left)
+        left -= choice.max_cost_usd
+        choices.append(choice)
+    return choices
+
+
+def _shifted(progress: Progress | None, *, done: int, total: int) -> Progress | None:
+    """``progress`` of one tier's group counted within the whole run (groups run one after another)."""
+    if progress is None:
+        return None
+    return lambda step, _group_total, label: progress(done + step, total, label)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from refbench.errors import OptionError
 from refbench.faces import create_face_analyzer
-from refbench.identity.facesim import FaceSimResult, evaluate_output, is_tag, metrics_of, reference_from_image
+from refbench.identity.facesim import (
+    FaceSimResult,
+    evaluate_output,
+    is_tag,
+    metrics_of,
+    orientation_yaw_of,
+    reference_from_image,
+)
 from refbench.registry import Workspace
 from refbench.settings import Settings
 
@@ -23,9 +30,15 @@ class IdentityEvaluation:
 
 
 def run_identity_evaluation(
-    settings: Settings, *, reference: str, outputs: Sequence[Path], face_model: str | None = None
+    settings: Settings,
+    *,
+    reference: str,
+    outputs: Sequence[Path],
+    face_model: str | None = None,
+    orientation_from: Path | None = None,
 ) -> IdentityEvaluation:
-    """Score ``outputs`` against a CHAR tag or a reference image; store results, frames and metrics as a run."""
+    """Score ``outputs`` against a CHAR tag or a reference image — FaceSim-Arc, face size, yaw and, given an
+    orientation image, mirroring — and store results, frames and metrics as a run."""
     if not outputs:
         raise OptionError("give at least one output image or video")
     face_model = face_model or settings.face_model
@@ -38,15 +51,26 @@ def run_identity_evaluation(
             embedding = tagged
         else:
             embedding = reference_from_image(Path(reference), analyzer=analyzer, limits=limits)
-        parameters = {"reference": reference, "outputs": [str(p) for p in outputs], "face_model": analyzer.name}
+        turn = (
+            None if orientation_from is None else orientation_yaw_of(orientation_from, analyzer=analyzer, limits=limits)
+        )
+        parameters = {
+            "reference": reference,
+            "outputs": [str(p) for p in outputs],
+            "face_model": analyzer.name,
+            "orientation_from": None if orientation_from is None else str(orientation_from),
+        }
         with ws.runs.track("evaluate-identity", parameters, execution_provider=analyzer.execution_provider) as run:
-            results = [evaluate_output(p, embedding, analyzer=analyzer, limits=limits) for p in outputs]
+            results = [
+                evaluate_output(p, embedding, analyzer=analyzer, limits=limits, orientation_yaw=turn) for p in outputs
+            ]
             ws.evaluations.save(
                 results,
                 reference=reference,
                 reference_kind="tag" if is_tag(reference) else "image",
                 face_model=analyzer.name,
                 run_id=run.run_id,
+                orientation_from=parameters["orientation_from"],
             )
             run.log_many(m for r in results for m in metrics_of(r))
     return IdentityEvaluation(run.run_id, analyzer.name, results)

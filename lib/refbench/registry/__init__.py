@@ -23,10 +23,12 @@ from refbench.registry.clean import CleanReferences
 from refbench.registry.connection import TextScan, connect, count, find_text, transaction
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
+from refbench.registry.generations import ImageJobs
 from refbench.registry.images import Images, Objects, Rejections
 from refbench.registry.library import Library
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
+from refbench.registry.views import ViewSheets
 from refbench.settings import Settings, files_of
 
 __all__ = ["Metric", "Run", "TrackedRun", "Workspace"]
@@ -62,6 +64,8 @@ class Workspace:
         self.descriptions = Descriptions(con)
         self.library = Library(con)
         self.brand = Brand(con)
+        self.views = ViewSheets(con)
+        self.image_jobs = ImageJobs(con)
 
     @classmethod
     @contextmanager

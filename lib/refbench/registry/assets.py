@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from refbench.registry.connection import insert_rows
+from refbench.registry.views import ViewSheets
 from refbench.types import Asset, AssetSet, FaceQuality
 
 SCENE_MIN_CONFIDENCE = 0.5  # objects counted as "in the scene" of an environment
@@ -59,6 +60,7 @@ class Assets:
                 "SELECT tag, path, tier FROM clean_references WHERE is_primary AND status = 'ok'"
             ).fetchall()
         }
+        views = ViewSheets(self._con).images_by_tag()
         scene_objects = self._scene_objects()
         scene_faces = dict(
             self._con.execute(
@@ -78,6 +80,7 @@ class Assets:
                 clean=clean.get(row["tag"], (None, None)),
                 scene_objects=scene_objects.get(image_id, {}),
                 scene_faces=int(scene_faces.get(image_id, 0)),
+                views=views.get(row["tag"], {}),
             )
         return AssetSet(assets)
 
@@ -151,6 +154,7 @@ def _asset(
     clean: tuple[Path | None, int | None],
     scene_objects: dict[str, int],
     scene_faces: int,
+    views: dict[str, Path],
 ) -> Asset:
     character = row["asset_type"] == "character"
     face = None
@@ -191,4 +195,5 @@ def _asset(
         full_body_path=full_body,
         clean_path=clean[0],
         clean_tier=clean[1],
+        views=views,
     )

@@ -49,6 +49,11 @@ class StoredEvaluation:
     facesim_min: float | None
     no_face_rate: float
     run_id: str | None
+    face_width_frac: float | None = None
+    in_size_band: bool | None = None
+    yaw: float | None = None
+    mirrored: bool | None = None
+    orientation_from: str | None = None
 
 
 class Calibrations:
@@ -146,6 +151,7 @@ class Evaluations:
         reference_kind: str,
         face_model: str,
         run_id: str | None,
+        orientation_from: str | None = None,
     ) -> list[str]:
         """Store one row per output and one per scored frame; returns the evaluation ids."""
         ids = []
@@ -168,14 +174,31 @@ class Evaluations:
                             "facesim_mean": result.mean,
                             "facesim_min": result.min,
                             "no_face_rate": result.no_face_rate,
+                            "face_width_frac": result.face_width_frac,
+                            "in_size_band": result.in_size_band,
+                            "yaw": result.yaw,
+                            "mirrored": result.mirrored,
+                            "orientation_from": orientation_from,
+                            "orientation_yaw": result.orientation_yaw,
                             "run_id": run_id,
                             "created_at": now(),
                         }
                     ],
                 )
                 self._con.executemany(
-                    "INSERT INTO identity_evaluation_frames (evaluation_id, frame_index, score) VALUES (?, ?, ?)",
-                    [[evaluation_id, i, s] for i, s in zip(result.frame_indices, result.scores, strict=True)],
+                    "INSERT INTO identity_evaluation_frames (evaluation_id, frame_index, score, face_width_frac, yaw,"
+                    " mirrored) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        [evaluation_id, *frame]
+                        for frame in zip(
+                            result.frame_indices,
+                            result.scores,
+                            result.width_fracs or [None] * len(result.scores),
+                            result.yaws or [None] * len(result.scores),
+                            result.frame_mirrored or [None] * len(result.scores),
+                            strict=True,
+                        )
+                    ],
                 )
                 ids.append(evaluation_id)
         return ids
@@ -184,7 +207,8 @@ class Evaluations:
         """Stored evaluations (of one run, or all), oldest first."""
         rows = self._con.execute(
             "SELECT evaluation_id, face_model, reference, reference_kind, output_path, output_kind, n_frames,"
-            " n_no_face, facesim_mean, facesim_min, no_face_rate, run_id FROM identity_evaluations"
+            " n_no_face, facesim_mean, facesim_min, no_face_rate, run_id, face_width_frac, in_size_band, yaw, mirrored,"
+            " orientation_from FROM identity_evaluations"
             " WHERE ? IS NULL OR run_id = ? ORDER BY created_at, evaluation_id",
             [run_id, run_id],
         ).fetchall()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
 from refbench.clean import CleanResult
 from refbench.credentials import redact
-from refbench.registry.connection import insert_rows, transaction
+from refbench.registry.connection import insert_rows, now, transaction
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class StoredClean:
     is_primary: bool
     run_id: str | None
     message: str | None
-    cost: float | None = None  # what making it took, in ``cost_unit`` (seconds for local tiers)
+    cost: float | None = None  # what making it took, in ``cost_unit`` (seconds for local tiers, USD for tier 4)
     cost_unit: str | None = None
+    view: str | None = None  # tier 4: the view it shows
 
 
 class CleanReferences:
@@ -40,7 +42,9 @@ class CleanReferences:
         self._con = con
 
     def save(self, results: Sequence[CleanResult], *, run_id: str | None = None) -> None:
-        """Insert result rows; the last ``ok`` result of each tag becomes its primary clean reference."""
+        """Insert result rows; the last ``ok`` result of each tag that shows no single view becomes its primary clean
+        reference (a tier-4 view sheet is used by asking for its view)."""
+        saved_at = now()
         rows = [
             {
                 "clean_id": uuid.uuid4().hex,
@@ -59,10 +63,12 @@ class CleanReferences:
                 "status": r.status,
                 "message": redact(r.message),
                 "run_id": run_id,
+                "view": r.view,
+                "created_at": saved_at + timedelta(microseconds=index),  # keeps the order of one save
             }
-            for r in results
+            for index, r in enumerate(results)
         ]
-        primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok"}
+        primary = {row["tag"]: row["clean_id"] for row in rows if row["status"] == "ok" and row["view"] is None}
         with transaction(self._con):
             insert_rows(self._con, "clean_references", rows)
             for tag, clean_id in primary.items():
@@ -71,10 +77,10 @@ class CleanReferences:
                 )
 
     def list(self, *, tag: str | None = None, run_id: str | None = None) -> list[StoredClean]:
-        """Stored clean references (of one tag or run, or all), oldest first."""
+        """Stored clean references (of one tag or run, or all), oldest first (rows saved together in their order)."""
         rows = self._con.execute(
             "SELECT clean_id, tag, tier, method, path, status, similarity, attempts, is_primary, run_id, message,"
-            " cost, cost_unit FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
+            " cost, cost_unit, view FROM clean_references WHERE (? IS NULL OR tag = ?) AND (? IS NULL OR run_id = ?)"
             " ORDER BY created_at, clean_id",
             [tag, tag, run_id, run_id],
         ).fetchall()

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from refbench.errors import SceneSpecError
+from refbench.faces.pose import View
 
 # Detected assets (CHAR, PROP, VEH, ANIM, ENV) and declared ones (`refbench assets add`: LOGO, PROD, PERS, TEX, STYLE).
 TAG_PATTERN = r"^(CHAR|PROP|VEH|ANIM|ENV|LOGO|PROD|PERS|TEX|STYLE)_\d{2,}$"
@@ -47,12 +48,20 @@ ROLE_PRIORITY = {Role.SUBJECT: 0, Role.INTERACTION_TARGET: 1, Role.BACKGROUND: 2
 
 
 class Placement(BaseModel):
-    """One registry asset placed in a scene."""
+    """One registry asset placed in a scene; a character may ask for one of its views (``profile_left`` for a
+    side shot; left and right are the subject's own, see ``refbench.faces.pose``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     asset_tag: str = Field(pattern=TAG_PATTERN)
     role: Role
+    view: View | None = None
+
+    @model_validator(mode="after")
+    def _view_of_a_character(self) -> Placement:
+        if self.view is not None and not self.asset_tag.startswith("CHAR_"):
+            raise ValueError(f"view {self.view.value!r}: only characters (CHAR_ tags) have views")
+        return self
 
 
 class SceneSpec(BaseModel):
@@ -112,6 +121,15 @@ class SceneSpec(BaseModel):
     def tags(self) -> list[str]:
         """Placed tags, in file order, without repeats."""
         return list(dict.fromkeys(p.asset_tag for p in self.placements))
+
+    @property
+    def views(self) -> dict[str, View]:
+        """Tag → the view its placement asks for (the first one asked, when a tag is placed twice)."""
+        asked: dict[str, View] = {}
+        for placement in self.placements:
+            if placement.view is not None:
+                asked.setdefault(placement.asset_tag, placement.view)
+        return asked
 
 
 def _scene_label(raw: object, index: int) -> str:

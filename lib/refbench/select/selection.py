@@ -4,7 +4,8 @@ Rules, in order of the sort key: manual pins first; then the shot type's prefere
 environment and props; close-up → characters as face crops; two-shot → two *different* characters,
 then the environment; object focus → objects); then role (subject > interaction target > background);
 then the asset's quality score. Candidates whose image is byte-identical to one already chosen are
-dropped. Every candidate, chosen or dropped, is stored with its reason.
+dropped. Every candidate, chosen or dropped, is stored with its reason. A character placed with a
+``view`` (``profile_left`` for a side shot) is shown by that view of its view sheet when it has one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from refbench.errors import SelectionError
+from refbench.faces.pose import VIEWS, View
 from refbench.select.scenes import ROLE_PRIORITY, Role, SceneSpec, ShotType
 from refbench.types import Asset, AssetSet
 
@@ -86,8 +88,23 @@ def _shot_rank(shot: ShotType, asset: Asset, character_index: int) -> tuple[int,
     return 0, f"{shot.value}: ranked by role"
 
 
-def _variant(shot: ShotType, asset: Asset) -> tuple[str, Path, str]:
-    """Which image of the asset the shot wants: (variant, path, note)."""
+def _variant(shot: ShotType, asset: Asset, view: View | None = None) -> tuple[str, Path, str]:
+    """Which image of the asset the shot wants: (variant, path, note). A view the placement asks for wins when the
+    character's view sheet has it; otherwise the note says it is missing and how to get it."""
+    missing = ""
+    if view is not None:
+        label = VIEWS[view].label
+        if view.value in asset.views:
+            return f"view_{view.value}", asset.views[view.value], f"asked for the {label} view: from its view sheet"
+        missing = (
+            f"asked for the {label} view, which its view sheet lacks (`refbench views {asset.tag}`, or generate it: "
+            f"`refbench clean {asset.tag} --tier multi-angle`)"
+        )
+    variant, path, note = _default_variant(shot, asset)
+    return variant, path, "; ".join(n for n in (missing, note) if n)
+
+
+def _default_variant(shot: ShotType, asset: Asset) -> tuple[str, Path, str]:
     if asset.asset_type == "character" and shot in FULL_BODY_SHOTS:
         if asset.full_body_path is not None:
             return "full_body", asset.full_body_path, "full-body crop rather than the face crop"
@@ -134,7 +151,7 @@ def _candidates(scene: SceneSpec, registry: AssetSet) -> tuple[list[tuple], list
     for tag, role in best_role.items():
         asset = assets[tag]
         rank, why = _shot_rank(scene.shot_type, asset, character_index.get(tag, 0))
-        variant, path, note = _variant(scene.shot_type, asset)
+        variant, path, note = _variant(scene.shot_type, asset, scene.views.get(tag))
         reason = "; ".join(x for x in (why, f"role {role.value}", f"quality {_fmt(asset.quality)}", note) if x)
         key = (tag not in scene.pins, rank, ROLE_PRIORITY[role], -(asset.quality or 0.0), tag)
         candidates.append(
