@@ -1,6 +1,7 @@
 """``refbench`` command line: one module per area, all attached to ``refbench.cli.app.app``."""
 
 from refbench.cli import clean as _clean  # noqa: F401 - registers commands
+from refbench.cli import curation as _curation  # noqa: F401 - registers commands
 from refbench.cli import describe as _describe  # noqa: F401 - registers commands
 from refbench.cli import faces as _faces  # noqa: F401 - registers commands
 from refbench.cli import manifest as _manifest  # noqa: F401 - registers commands

@@ -20,8 +20,14 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Model weights: provision and inspect.", no_args_is_help=True)
 samples_app = typer.Typer(help="The bundled sample photos.", no_args_is_help=True)
+identities_app = typer.Typer(
+    help="Review and refine face identities (corrections survive every re-run).", no_args_is_help=True
+)
+assets_app = typer.Typer(help="Review and refine assets: names, types, references, exclusions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(samples_app, name="samples")
+app.add_typer(identities_app, name="identities")
+app.add_typer(assets_app, name="assets")
 console = Console()
 
 DbOption = Annotated[Path | None, typer.Option(help="DuckDB workspace file (default: REFBENCH_DB_PATH or data/).")]

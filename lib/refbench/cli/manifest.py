@@ -24,6 +24,10 @@ def manifest(
     detector_model: Annotated[Path | None, typer.Option(help="Model file for the ultralytics detector.")] = None,
     face_model: Annotated[str | None, typer.Option(help="Face model backend (default: the settings').")] = None,
     face_threshold: Annotated[float | None, typer.Option(help="Same-person cosine threshold.")] = None,
+    reprocess: Annotated[
+        list[str] | None,
+        typer.Option(help="Analyze again the photos of this TAG or FILE (repeatable); corrections still hold."),
+    ] = None,
 ) -> None:
     """Build or update the asset registry from a folder of photos."""
     from refbench.pipelines.manifest import ManifestOptions, run_manifest
@@ -31,7 +35,9 @@ def manifest(
     options = ManifestOptions(
         detector=detector, detector_model=detector_model, face_model=face_model, face_threshold=face_threshold
     )
-    summary = run_manifest(photos_dir, settings=settings_for(db), options=options, progress=True)
+    summary = run_manifest(
+        photos_dir, settings=settings_for(db), options=options, progress=True, reprocess=tuple(reprocess or ())
+    )
     console.print(summary_table(summary))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from refbench.assets import (
     object_assets,
 )
 from refbench.assets.crops import SheetItem, contact_sheet_pages
-from refbench.identity import build_identities
 from refbench.ingest import Known, LoadedImage, ingest_file, list_files
 from refbench.pipelines.analyze import (
     STAGES,
@@ -38,10 +37,11 @@ from refbench.pipelines.analyze import (
     thumbnail_path,
 )
 from refbench.pipelines.common import face_threshold
+from refbench.pipelines.identities import apply_overrides, current_curation, recluster
 from refbench.registry import Workspace
 from refbench.registry.images import ImageWriter
 from refbench.settings import Settings
-from refbench.types import ImageAnalysis, Metric, Rejection
+from refbench.types import ImageAnalysis, ImageRecord, Metric, Rejection
 
 __all__ = ["Backends", "ManifestOptions", "ManifestSummary", "load_backends", "run_manifest", "shared_backends"]
 
@@ -93,6 +93,7 @@ def run_manifest(
     map_images: MapImages = map,
     progress: bool = False,
     extra_parameters: dict[str, str] | None = None,
+    reprocess: Sequence[str] = (),
 ) -> ManifestSummary:
     """Turn a folder of photos into the registry; safe to re-run (only new work is done).
 
@@ -105,6 +106,8 @@ def run_manifest(
             runner's submitter such as ``refbench.pipelines.tasks.prefect_map``).
         progress: show a progress bar over the folder's files.
         extra_parameters: more run parameters to record (e.g. which orchestrator ran it).
+        reprocess: tags or file names whose images are analyzed again (a tag: every photo its asset comes
+            from); face ids stay the same, so corrections that name those faces still hold.
     """
     options = options.resolved(settings)
     files = list_files(photos_dir)  # a missing folder fails here, before a workspace is created
@@ -122,8 +125,10 @@ def run_manifest(
             "face_threshold_source": threshold.source,
             "object_confidence": options.object_confidence,
             **(extra_parameters or {}),
+            **({"reprocess": list(reprocess)} if reprocess else {}),
         }
         provider = backends.faces.execution_provider
+        redo = reprocess_images(ws, reprocess, face_model=options.face_model)
         with ws.runs.track("manifest", parameters, execution_provider=provider) as run:
             summary = ManifestSummary(
                 run.run_id,
@@ -139,7 +144,10 @@ def run_manifest(
                 from tqdm import tqdm
 
                 listed = tqdm(files, desc="images", unit="img")
-            work = pending_work(ws, listed, settings=settings, options=options, summary=summary)
+            ws.images.forget_stages(
+                [r.image_id for r in redo], detector=options.detector, face_model=options.face_model
+            )
+            work = pending_work(ws, listed, settings=settings, options=options, summary=summary, redo=redo)
             analyzer = ImageAnalyzer(
                 options, settings.models, ws.files_dir, settings.image_limits, providers=providers, backends=backends
             )
@@ -151,16 +159,47 @@ def run_manifest(
     return summary
 
 
+def reprocess_images(ws: Workspace, names: Sequence[str], *, face_model: str) -> list[ImageRecord]:
+    """The registered images ``names`` (active tags or file names) stand for, each once.
+
+    Raises:
+        UnknownNameError: a name that is neither an active tag nor a registered file name.
+    """
+    if not names:
+        return []
+    assets = ws.assets.list()
+    image_ids: dict[str, None] = {}
+    for name in names:
+        if name in assets and assets[name].asset_type == "character" and assets[name].identity_id:
+            faces = ws.identities.get(name, face_model=face_model).face_ids
+            image_ids.update(dict.fromkeys(sorted(ws.faces.image_ids(faces))))
+        elif name in assets:
+            image_ids[assets[name].source_image_id] = None
+        else:
+            image_ids[ws.images.by_file(name).image_id] = None
+    return [ws.images.get(image_id) for image_id in image_ids]
+
+
 def pending_work(
-    ws: Workspace, files: Iterable[Path], *, settings: Settings, options: ManifestOptions, summary: ManifestSummary
+    ws: Workspace,
+    files: Iterable[Path],
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    summary: ManifestSummary,
+    redo: Sequence[ImageRecord] = (),
 ) -> Iterator[ImageWork]:
     """Ingest files one by one as they are consumed; yield each image that still needs a stage.
 
     Bad files are recorded as rejections; a file byte-identical to one registered under another name is
-    rejected as a ``duplicate`` naming the original (its content is registered once).
+    rejected as a ``duplicate`` naming the original (its content is registered once). ``redo`` images come
+    first, with every stage, wherever their files are.
     """
     registered = ws.images.sources()
     done = ws.images.stages_done(detector=options.detector, face_model=options.face_model)
+    for record in redo:
+        done[record.image_id] = set(STAGES)
+        yield ImageWork(record, STAGES)
     for path in files:
         start = time.perf_counter()
         item = ingest_file(
@@ -204,16 +243,19 @@ def record_analysis(writer: ImageWriter, analysis: ImageAnalysis, summary: Manif
 def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: ManifestOptions) -> None:
     """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, counts.
 
-    One transaction: identities are deleted and rewritten, and assets must follow them.
+    One transaction: identities are deleted and rewritten under the user's corrections, and assets follow them.
     """
     with ws.transaction():
         start = time.perf_counter()
-        identities = build_identities(ws.faces.of(options.face_model), threshold=summary.threshold)
-        ws.identities.replace(options.face_model, identities, run_id=summary.run_id)
+        curation = current_curation(ws)
+        identities = recluster(
+            ws, face_model=options.face_model, threshold=summary.threshold, run_id=summary.run_id, curation=curation
+        )
         summary.identities = len(identities)
         summary.seconds["cluster"] += time.perf_counter() - start
         start = time.perf_counter()
         register_assets(ws, options=options)
+        apply_overrides(ws, curation)
         summary.assets_by_type = ws.assets.counts_by_type()
         summary.contact_sheet = write_contact_sheet(ws, run_id=summary.run_id)
         summary.seconds["assets"] += time.perf_counter() - start

@@ -20,6 +20,7 @@ from refbench.registry.assets import Assets
 from refbench.registry.calibrations import Calibrations, Evaluations
 from refbench.registry.clean import CleanReferences
 from refbench.registry.connection import TextScan, connect, count, find_text, transaction
+from refbench.registry.curation import CurationLog
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
 from refbench.registry.images import Images, Objects, Rejections
@@ -58,6 +59,7 @@ class Workspace:
         self.plans = Plans(con)
         self.clean = CleanReferences(con)
         self.descriptions = Descriptions(con)
+        self.curation = CurationLog(con)
 
     @classmethod
     @contextmanager

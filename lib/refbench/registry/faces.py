@@ -6,6 +6,7 @@ every read here returns them unpadded, float32, L2-normalized as they were writt
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,6 +110,31 @@ class Faces:
         ).fetchone()
         return int(row[0])
 
+    def image_ids(self, face_ids: Collection[str]) -> set[str]:
+        """The images these faces were found in."""
+        rows = self._con.execute(
+            "SELECT DISTINCT image_id FROM faces WHERE list_contains(?, face_id)", [sorted(face_ids)]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def counterparts(self, face_ids: Collection[str], *, face_model: str, min_iou: float = 0.5) -> dict[str, str]:
+        """Face id of another face model → the ``face_model`` face of the same image whose box overlaps it most
+        (IoU ≥ ``min_iou``): how corrections made with one face model reach another."""
+        if not face_ids:
+            return {}
+        rows = self._con.execute(
+            "WITH pairs AS (SELECT o.face_id AS other, f.face_id AS face,"
+            "  greatest(0, least(o.bbox[3], f.bbox[3]) - greatest(o.bbox[1], f.bbox[1]))"
+            "  * greatest(0, least(o.bbox[4], f.bbox[4]) - greatest(o.bbox[2], f.bbox[2])) AS inter,"
+            "  (o.bbox[3] - o.bbox[1]) * (o.bbox[4] - o.bbox[2]) + (f.bbox[3] - f.bbox[1]) * (f.bbox[4] - f.bbox[2])"
+            "  AS total FROM faces o JOIN faces f ON f.image_id = o.image_id AND f.face_model = ?"
+            "  WHERE o.face_model <> ? AND list_contains(?, o.face_id))"
+            " SELECT other, face FROM pairs WHERE inter >= ? * (total - inter)"
+            " QUALIFY row_number() OVER (PARTITION BY other ORDER BY inter / (total - inter) DESC) = 1",
+            [face_model, face_model, sorted(face_ids), min_iou],
+        ).fetchall()
+        return dict(rows)
+
     def largest_per_image(self, face_model: str) -> dict[str, str | None]:
         """Image file name → identity id of its largest ``face_model`` face (``None`` when unclustered)."""
         rows = self._con.execute(
@@ -163,6 +189,39 @@ class Identities:
             [face_model],
         ).fetchall()
         return [Identity(i, m, t, float(th), best, tuple(faces)) for i, m, t, th, best, faces in rows]
+
+    def get(self, tag: str, *, face_model: str) -> Identity:
+        """The identity ``tag`` of ``face_model`` with its member faces.
+
+        Raises:
+            UnknownTagError: ``face_model`` has no identity of that tag (the message suggests close ones).
+        """
+        found = [d for d in self.list(face_model) if d.tag == tag]
+        if not found:
+            raise UnknownTagError(tag, [d.tag for d in self.list(face_model)])
+        return found[0]
+
+    def active_face_model(self) -> str | None:
+        """The face model whose identities the active characters show (the latest manifest's), if any."""
+        row = self._con.execute(
+            "SELECT d.face_model FROM assets a JOIN identities d ON d.identity_id = a.identity_id"
+            " WHERE a.active AND a.asset_type = 'character' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def threshold(self, face_model: str) -> float | None:
+        """The threshold ``face_model``'s current identities were clustered with (``None``: never clustered)."""
+        row = self._con.execute("SELECT max(threshold) FROM identities WHERE face_model = ?", [face_model]).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def highest_tag_number(self) -> int:
+        """The highest ``CHAR_NN`` number ever handed out (identities, assets, split events): never reused."""
+        row = self._con.execute(
+            "SELECT max(TRY_CAST(regexp_extract(tag, '^CHAR_(\\d+)$', 1) AS INTEGER)) FROM ("
+            " SELECT tag FROM identities UNION ALL SELECT tag FROM assets"
+            " UNION ALL SELECT payload->>'new_tag' FROM curation_events WHERE kind = 'split')"
+        ).fetchone()
+        return int(row[0] or 0)
 
     def count(self, face_model: str) -> int:
         """Identities of ``face_model``."""

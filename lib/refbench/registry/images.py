@@ -8,6 +8,7 @@ embedding's zero-padding to ``FLOAT[512]`` happens here and nowhere else.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import duckdb
 import numpy as np
 
 from refbench.errors import UnknownNameError
-from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows
+from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows, transaction
 from refbench.types import (
     EMBEDDING_DIM,
     Detections,
@@ -131,7 +132,7 @@ class Images:
         """Every image in ingest order with the tags of the active assets made from it."""
         rows = self._con.execute(
             f"SELECT {_RECORD_COLUMNS}, coalesce((SELECT list(a.tag ORDER BY a.tag) FROM assets a"
-            " WHERE a.active AND a.source_image_id = i.image_id), []) FROM images i"
+            " WHERE a.active AND NOT a.excluded AND a.source_image_id = i.image_id), []) FROM images i"
             f" ORDER BY {_INGEST_ORDER}"
         ).fetchall()
         return [ImageTags(_record(r[:10]), list(r[10])) for r in rows]
@@ -160,6 +161,29 @@ class Images:
             [face_model, max_face_width_frac, detector, min_confidence, max_object_area_frac, detector],
         ).fetchall()
         return [_record(r) for r in rows]
+
+    def forget_stages(self, image_ids: Sequence[str], *, detector: str, face_model: str) -> None:
+        """Drop what ``detector`` and ``face_model`` found in these images, so that the next run analyzes them
+        again (``manifest --reprocess``). Ids are derived from the image and the index, so faces found again
+        keep their ids, and the corrections that name them."""
+        ids = list(image_ids)
+        with transaction(self._con):
+            self._con.execute(
+                "DELETE FROM face_identity WHERE face_id IN"
+                " (SELECT face_id FROM faces WHERE list_contains(?, image_id) AND face_model = ?)",
+                [ids, face_model],
+            )
+            self._con.execute(
+                "DELETE FROM faces WHERE list_contains(?, image_id) AND face_model = ?", [ids, face_model]
+            )
+            self._con.execute(
+                "DELETE FROM detections WHERE list_contains(?, image_id) AND detector = ?", [ids, detector]
+            )
+            self._con.execute(
+                "DELETE FROM processed WHERE list_contains(?, image_id)"
+                " AND ((stage = 'objects' AND backend = ?) OR (stage = 'faces' AND backend = ?))",
+                [ids, detector, face_model],
+            )
 
     def writer(self, *, run_id: str, size: int = 16) -> ImageWriter:
         """A context manager that writes analyses in batches of ``size`` images (one transaction each)."""
