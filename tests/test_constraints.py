@@ -142,7 +142,7 @@ def test_same_partition_as_dense_sklearn_on_identity_structured_sets(
     embeddings = identities(np.random.default_rng(people), people, per_person)
     order = np.random.default_rng(0).permutation(len(embeddings))  # interleaved, as photos arrive
     embeddings = embeddings[order]
-    pairs = threshold_pairs(embeddings, threshold=threshold)
+    pairs = threshold_pairs(embeddings, threshold=threshold).pairs
     sparse = average_linkage(embeddings, threshold=threshold, pairs=pairs)
     assert sparse.tolist() == cluster_faces_dense(embeddings, threshold=threshold).tolist()
     assert len(pairs) < len(embeddings) ** 2 / 4  # the graph is sparse
@@ -152,7 +152,7 @@ def test_threshold_pairs_are_exactly_the_pairs_above_the_threshold() -> None:
     embeddings = identities(np.random.default_rng(3), 20, 5)
     sims = embeddings @ embeddings.T
     expected = {(i, j) for i, j in zip(*np.nonzero(np.triu(sims, 1) > 0.25), strict=True)}
-    found = threshold_pairs(embeddings, threshold=0.25, block_bytes=4 * 100 * 7)  # 7-row blocks
+    found = threshold_pairs(embeddings, threshold=0.25, block_bytes=4 * 100 * 7).pairs  # 7-row blocks
     assert {tuple(p) for p in found.tolist()} == expected
 
 

@@ -16,7 +16,7 @@ from refbench.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "lib" / "refbench"
 STAGES = ("ingest", "detect", "faces", "identity", "assets", "select", "clean", "generation", "describe", "provision")
-STAGES += ("curation",)  # corrections as events (issue 15)
+STAGES += ("curation", "vectors")  # corrections as events (issue 15), vector search (issue 16)
 BASE = ("types", "errors", "settings", "runtime", "versions", "credentials")
 # What each layer must not import (module prefixes under refbench.).
 FORBIDDEN = {

@@ -17,6 +17,7 @@ Later events win over earlier ones; ``undo`` marks an event undone and the repla
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,19 @@ class Curation:
         found |= {f for a, b in self.cannot for f in a | b}
         found |= {f for pin in self.pins for f in pin.faces}
         return frozenset(found | set(self.references.values()))
+
+
+def version(events: Iterable[CurationEvent]) -> str:
+    """A digest of which events are active: identities clustered under another version must be re-linked."""
+    active = sorted(e.seq for e in events if not e.undone)
+    return hashlib.sha256(",".join(map(str, active)).encode()).hexdigest()[:16]
+
+
+def event_faces(event: CurationEvent) -> set[str]:
+    """Every face id an event names: where a re-link after it (or after undoing it) has to look."""
+    p = event.payload
+    found = {f for key in ("members", "faces", "remaining") for f in p.get(key, ())}
+    return found | ({p["face"]} if p.get("face") else set())
 
 
 def replay(events: Iterable[CurationEvent]) -> Curation:

@@ -10,15 +10,23 @@ linkage, in memory that grows with the pairs, and with the user's constraints.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from refbench.errors import OptionError, ShapeError
-from refbench.identity.linkage import LinkConstraints, average_linkage, threshold_pairs
+from refbench.identity.linkage import (
+    MAX_PAIRS_PER_FACE,
+    LinkConstraints,
+    average_linkage,
+    refine_over_means,
+    threshold_pairs,
+)
 from refbench.identity.thresholds import DEFAULT_THRESHOLDS, Threshold, choose_threshold, default_threshold
 from refbench.types import FaceSet, Identity
+
+RELINK_K = 32  # nearest clustered faces each new face is compared with
 
 if TYPE_CHECKING:
     from refbench.curation import ResolvedCuration, RowPin
@@ -30,6 +38,7 @@ __all__ = [
     "choose_threshold",
     "cluster_faces",
     "cluster_faces_dense",
+    "neighbourhood",
     "default_threshold",
     "similarity_matrix",
     "stable_tags",
@@ -56,6 +65,12 @@ def cluster_faces(
 ) -> np.ndarray:
     """Cluster faces into identities by average linkage.
 
+    The graph of pairs above the threshold is computed exactly, in blocks (N²·D/2 multiply-adds, memory that grows
+    with the pairs, not N²), and gives the same partition as ``cluster_faces_dense``. A face with more than
+    ``MAX_PAIRS_PER_FACE`` such pairs (a person with many photos) keeps its most similar ones, and the clusters
+    are then refined over their means (``refine_over_means``): no longer exact in principle, but it keeps a
+    thousand-photo person's pairs from filling memory.
+
     Args:
         embeddings: (N, D) L2-normalized face embeddings.
         threshold: cosine similarity a group's mean pairwise similarity must exceed to merge.
@@ -65,9 +80,12 @@ def cluster_faces(
         (N,) int labels, numbered by first appearance (the first face is identity 0).
     """
     check_threshold(threshold)
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    pairs = threshold_pairs(embeddings, threshold=threshold)
-    return average_linkage(embeddings, threshold=threshold, pairs=pairs, constraints=constraints)
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    graph = threshold_pairs(embeddings, threshold=threshold, max_per_row=MAX_PAIRS_PER_FACE)
+    labels = average_linkage(embeddings, threshold=threshold, pairs=graph.pairs, constraints=constraints)
+    if graph.capped:
+        labels = refine_over_means(embeddings, labels, threshold=threshold, pairs=graph.pairs, constraints=constraints)
+    return labels
 
 
 def cluster_faces_dense(embeddings: np.ndarray, *, threshold: float) -> np.ndarray:
@@ -101,17 +119,23 @@ def tag_number(tag: str) -> int:
 
 
 def stable_tags(
-    labels: np.ndarray, previous: Sequence[str], *, pins: Sequence[RowPin] = (), first_free: int = 1
+    labels: np.ndarray,
+    previous: Sequence[str],
+    *,
+    pins: Sequence[RowPin] = (),
+    first_free: int = 1,
+    reserved: Collection[str] = (),
 ) -> dict[int, str]:
     """CHAR tag per cluster label: pinned tags first, then the old tag most of its faces had ("" for none).
 
     A pinned tag (a user's correction) goes to the cluster holding most of its pinned faces, latest pin
     first; each tag is placed at its latest pin only. Then clusters with the strongest claim pick an old tag;
     a tag goes to one cluster only; new clusters get numbers after both the highest tag kept and
-    ``first_free - 1`` (so that a tag once given to someone is never given to someone else).
+    ``first_free - 1`` (so that a tag once given to someone is never given to someone else). ``reserved`` tags
+    belong to identities outside these faces (a partial re-link) and are never handed out.
     """
     tags: dict[int, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = set(reserved)
     for pin in sorted(pins, key=lambda p: -p.seq):
         if pin.tag in taken:
             continue
@@ -138,12 +162,17 @@ def stable_tags(
 
 
 def build_identities(
-    face_set: FaceSet, *, threshold: float, curation: ResolvedCuration | None = None, first_free: int = 1
+    face_set: FaceSet,
+    *,
+    threshold: float,
+    curation: ResolvedCuration | None = None,
+    first_free: int = 1,
+    reserved: Collection[str] = (),
 ) -> list[Identity]:
     """Cluster every face of a face set; each identity keeps its pinned or majority tag and its best face.
 
     The best face is the user's reference when it belongs to the identity, else the one of highest
-    ``quality_score`` (the first of ties, in ingest order).
+    ``quality_score`` (the first of ties, in ingest order). ``reserved``: tags of identities outside the set.
     """
     if not len(face_set):
         return []
@@ -155,6 +184,7 @@ def build_identities(
         [str(t) for t in faces.data["identity_tag"]],
         pins=curation.pins if curation else (),
         first_free=first_free,
+        reserved=reserved,
     )
     references = curation.references if curation else {}
     quality = np.asarray(faces.data["quality_score"], dtype=np.float64)
@@ -175,6 +205,29 @@ def build_identities(
             )
         )
     return identities
+
+
+def neighbourhood(
+    embeddings: np.ndarray, tags: Sequence[str], seeds: np.ndarray, *, threshold: float, k: int = RELINK_K
+) -> np.ndarray:
+    """Rows to cluster again when the ``seeds`` rows are new or changed: the seeds and every face of each identity
+    that holds a seed or one of a seed's ``k`` most similar clustered faces above ``threshold``.
+
+    Average linkage only merges clusters joined by a pair above the threshold, so identities no seed comes near
+    keep their faces. Searched with ``refbench.vectors`` (exact below a million faces).
+    """
+    from refbench.vectors import create_index
+
+    tags = np.asarray(tags, dtype=object)
+    others = np.setdiff1d(np.flatnonzero(tags != ""), seeds)
+    touched = set(tags[seeds].tolist()) - {""}
+    if len(others) and len(seeds):
+        index = create_index(embeddings.shape[1], expected=len(others))
+        index.add(embeddings[others])
+        found = index.search(embeddings[seeds], k=k)
+        hits = found.rows[(found.scores > threshold) & (found.rows >= 0)]
+        touched |= set(tags[others[hits]].tolist())
+    return np.union1d(seeds, np.flatnonzero(np.isin(tags, list(touched))))
 
 
 def _members(labels: np.ndarray) -> dict[int, np.ndarray]:

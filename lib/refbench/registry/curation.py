@@ -27,8 +27,8 @@ class CurationLog:
         """Store one event; returns it with its sequence number."""
         created = now()
         seq = self._con.execute(
-            "INSERT INTO curation_events (kind, face_model, payload, command, run_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO curation_events (seq, kind, face_model, payload, command, run_id, created_at)"
+            " SELECT coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM curation_events RETURNING seq",
             [kind, face_model, json.dumps(payload), command, run_id, created],
         ).fetchone()[0]
         return CurationEvent(int(seq), kind, payload, command, face_model, created, False, run_id)

@@ -1,9 +1,8 @@
 -- Curation: a user's corrections as events (refbench.curation replays them into constraints), and the asset
 -- overrides they give. The overrides are a projection of the active events, rewritten after every change;
 -- the events are what is kept.
-CREATE SEQUENCE curation_seq START 1;
 CREATE TABLE curation_events (
-    seq BIGINT PRIMARY KEY DEFAULT nextval('curation_seq'),
+    seq BIGINT PRIMARY KEY,             -- 1, 2, ... in the order the corrections were made
     kind VARCHAR NOT NULL,              -- rename_identity | merge | split | set_reference | rename_asset | retype
                                         -- | exclude_asset | exclude_image | describe (refbench.curation.EVENT_KINDS)
     face_model VARCHAR,                 -- the face model whose face ids the payload names (identity events)
