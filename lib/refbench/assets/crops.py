@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 OBJECT_PADDING = 0.10
 FACE_PADDING = 0.30
+SHEET_LAYOUT = "6x220+40 v1"  # columns, tile and caption size: part of every page's digest
 
 
 def padded_box(xyxy: np.ndarray, *, padding: float, resolution_wh: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -93,14 +96,39 @@ def contact_sheet(
     return path
 
 
-def contact_sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[Path]:
-    """Write ``items`` as numbered contact sheets of ``page_size`` tiles: ``path``, then ``<stem>_p02`` ...
+@dataclass(frozen=True)
+class SheetPage:
+    """One page of a paged contact sheet: its file, its tiles, the number of its first tile, and a digest of what
+    it shows (redraw the page only when the digest changes)."""
 
-    Pages keep memory flat however many photos there are. Returns the pages written, first first.
+    path: Path
+    items: tuple[SheetItem, ...]
+    first_number: int
+    signature: str
+
+    def draw(self) -> Path:
+        """Write the page (to a temporary file renamed into place: a crash never leaves half a PNG)."""
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        contact_sheet(self.items, partial, first_number=self.first_number)
+        os.replace(partial, self.path)
+        return self.path
+
+
+def sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[SheetPage]:
+    """``items`` as numbered pages of ``page_size`` tiles: ``path``, then ``<stem>_p02`` ... (nothing is drawn).
+
+    Pages keep memory flat however many photos there are, and a new photo changes only the page it lands on.
     """
     pages = []
     for start in range(0, max(len(items), 1), page_size):
         page = start // page_size + 1
         page_path = path if page == 1 else path.with_name(f"{path.stem}_p{page:02d}{path.suffix}")
-        pages.append(contact_sheet(items[start : start + page_size], page_path, first_number=start + 1))
+        tiles = tuple(items[start : start + page_size])
+        digest = hashlib.sha256(repr((SHEET_LAYOUT, start + 1, tiles)).encode()).hexdigest()
+        pages.append(SheetPage(page_path, tiles, start + 1, digest))
     return pages
+
+
+def contact_sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[Path]:
+    """Draw every page of ``sheet_pages``; returns their paths, first first."""
+    return [page.draw() for page in sheet_pages(items, path, page_size=page_size)]

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refbench.curation import ASSET_TYPES, CurationEvent
+from refbench.curation import ASSET_TYPES, CurationEvent, event_faces, replay
 from refbench.describe import Describer
 from refbench.errors import CurationError, OptionError, UnknownNameError
 from refbench.identity import tag_number
 from refbench.pipelines.common import face_threshold
 from refbench.pipelines.describe import DescribeSummary, describe_assets
-from refbench.pipelines.identities import apply_overrides, current_curation, recluster
+from refbench.pipelines.identities import apply_overrides, current_curation, update_identities
 from refbench.pipelines.manifest import write_contact_sheet
 from refbench.registry import Workspace
 from refbench.settings import Settings
@@ -136,25 +136,42 @@ def record(settings: Settings, kind: str, payload: Payload, *, command: str) -> 
         face_model = _face_model(ws)
         built = payload(ws, face_model)
         with ws.runs.track("curate", {"kind": kind, "command": command}) as run, ws.transaction():
+            before = ws.curation.events()
             event = ws.curation.add(kind, built, command=command, face_model=face_model, run_id=run.run_id)
-            identities = refresh(ws, face_model=face_model, run_id=run.run_id)
+            identities = refresh(ws, face_model=face_model, run_id=run.run_id, events_before=before, event=event)
     return CurationResult(event, run.run_id, identities)
 
 
-def refresh(ws: Workspace, *, face_model: str, run_id: str, restore_tags: Mapping[str, str] | None = None) -> int:
-    """Re-cluster ``face_model`` at its current threshold under every active event; assets follow. Returns the
-    number of identities (``restore_tags``: see ``recluster``)."""
-    curation = current_curation(ws)
+def refresh(
+    ws: Workspace,
+    *,
+    face_model: str,
+    run_id: str,
+    events_before: Sequence[CurationEvent],
+    event: CurationEvent,
+    restore_tags: Mapping[str, str] | None = None,
+) -> int:
+    """Re-link ``face_model``'s identities around the faces ``event`` names (all of them when the identities are
+    not up to date with ``events_before``), at their current threshold, under every active event; assets follow.
+    Returns the number of identities (``restore_tags``: see ``recluster``)."""
+    events = ws.curation.events()
     threshold = ws.identities.threshold(face_model)
     if threshold is None:
         threshold = face_threshold(ws, face_model).value
-    identities = recluster(
-        ws, face_model=face_model, threshold=threshold, run_id=run_id, curation=curation, restore_tags=restore_tags
+    update_identities(
+        ws,
+        face_model=face_model,
+        threshold=threshold,
+        run_id=run_id,
+        events=events,
+        seeds=event_faces(event),
+        events_before=events_before,
+        restore_tags=restore_tags,
     )
     ws.assets.sync_characters(face_model)
-    apply_overrides(ws, curation)
+    apply_overrides(ws, replay(events))
     write_contact_sheet(ws, run_id=run_id)
-    return len(identities)
+    return ws.identities.count(face_model)
 
 
 def _face_model(ws: Workspace) -> str:
@@ -290,7 +307,9 @@ def exclude(
 
     def payload(ws: Workspace, face_model: str) -> dict[str, Any]:
         record_ = ws.images.by_file(image)
-        return {"image_id": record_.image_id, "file": record_.file_name}
+        faces = ws.faces.of_image(record_.image_id)
+        ids = [str(f) for f, m in zip(faces.data["face_id"], faces.data["face_model"], strict=True) if m == face_model]
+        return {"image_id": record_.image_id, "file": record_.file_name, "faces": ids}
 
     return record(settings, "exclude_image", payload, command=command or _default_command("exclude", image))
 
@@ -321,13 +340,21 @@ def undo(settings: Settings, *, command: str | None = None) -> CurationResult | 
     with Workspace.open(settings, create=False) as ws:
         face_model = _face_model(ws)
         with ws.runs.track("curate", {"kind": "undo", "command": command}) as run, ws.transaction():
+            events_before = ws.curation.events()
             event = ws.curation.undo_latest(run_id=run.run_id)
             if event is None:
                 return None
             if event.kind == "describe":
                 ws.assets.restore_descriptions(event.payload["asset_id"], event.payload["before"])
-            before = event.payload.get("before") if event.kind in ("merge", "split") else None
-            identities = refresh(ws, face_model=face_model, run_id=run.run_id, restore_tags=before)
+            tags = event.payload.get("before") if event.kind in ("merge", "split") else None
+            identities = refresh(
+                ws,
+                face_model=face_model,
+                run_id=run.run_id,
+                events_before=events_before,
+                event=event,
+                restore_tags=tags,
+            )
     return CurationResult(event, run.run_id, identities, undone=True)
 
 

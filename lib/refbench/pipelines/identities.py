@@ -2,16 +2,22 @@
 
 Both call these inside one transaction: the events are replayed, resolved to the face set's rows, the faces
 clustered with those constraints, tags placed by the pins, and the overrides projected onto the assets.
+
+A run at the threshold and under the corrections the identities were made with only re-links where something
+changed (``relink``): the new faces, or the faces an event names, and the identities within the threshold of
+them; the rest of the registry keeps its identities untouched. A new threshold, another face model, a new
+correction seen by a manifest run, or ``recluster=True`` clusters every face again (``recluster``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
-from refbench.curation import Curation, replay, resolve
-from refbench.identity import build_identities
+from refbench.curation import Curation, CurationEvent, replay, resolve, version
+from refbench.identity import build_identities, neighbourhood
 from refbench.registry import Workspace
+from refbench.registry.faces import IdentityState
 from refbench.types import FaceSet, Identity
 
 
@@ -43,6 +49,88 @@ def recluster(
         face_set, threshold=threshold, curation=resolved, first_free=ws.identities.highest_tag_number() + 1
     )
     ws.identities.replace(face_model, identities, run_id=run_id)
+    return identities
+
+
+def update_identities(
+    ws: Workspace,
+    *,
+    face_model: str,
+    threshold: float,
+    run_id: str,
+    events: Sequence[CurationEvent],
+    seeds: Collection[str] = (),
+    events_before: Sequence[CurationEvent] | None = None,
+    restore_tags: Mapping[str, str] | None = None,
+    full: bool = False,
+) -> str:
+    """Bring ``face_model``'s identities up to date and record the state they now come from.
+
+    A re-link around the faces without an identity and ``seeds`` when the identities were made at ``threshold``
+    under ``events_before`` (default ``events``: a curation command passes the events before its change, and
+    the faces the change names as ``seeds``); otherwise, or with ``full``, a full re-cluster.
+
+    Returns:
+        ``incremental`` or ``full``.
+    """
+    curation, current = replay(events), version(events)
+    state = ws.identities.state(face_model)
+    expected = version(events if events_before is None else events_before)
+    full = full or state is None or not state.allows_relink(threshold=threshold, curation_version=expected)
+    if full:
+        recluster(
+            ws, face_model=face_model, threshold=threshold, run_id=run_id, curation=curation, restore_tags=restore_tags
+        )
+    else:
+        relink(
+            ws,
+            face_model=face_model,
+            threshold=threshold,
+            run_id=run_id,
+            curation=curation,
+            seeds=seeds,
+            restore_tags=restore_tags,
+        )
+    method = "full" if full else "incremental"
+    n_faces = ws.faces.count(face_model)
+    ws.identities.set_state(IdentityState(face_model, threshold, current, n_faces, method, run_id))
+    return method
+
+
+def relink(
+    ws: Workspace,
+    *,
+    face_model: str,
+    threshold: float,
+    run_id: str,
+    curation: Curation,
+    seeds: Collection[str] = (),
+    restore_tags: Mapping[str, str] | None = None,
+) -> list[Identity]:
+    """Cluster again only the faces without an identity, the ``seeds``, and the identities within ``threshold`` of
+    them (``refbench.identity.neighbourhood``); every other identity is left as it is."""
+    everyone = ws.faces.of(face_model)
+    face_set = without_images(everyone, curation.excluded_images)
+    if restore_tags:
+        face_set = with_previous_tags(face_set, restore_tags)
+    ids, tags = face_set.face_ids, [str(t) for t in face_set.faces.data["identity_tag"]]
+    seed_rows = np.flatnonzero([t == "" or f in seeds for f, t in zip(ids, tags, strict=True)])
+    gone = {str(t) for f, t in zip(everyone.face_ids, everyone.faces.data["identity_tag"], strict=True) if f in seeds}
+    if not len(seed_rows) and not gone - {""}:
+        return []
+    rows = neighbourhood(face_set.embeddings, tags, seed_rows, threshold=threshold)
+    subset = FaceSet(face_model, face_set.faces[rows])
+    touched = ({tags[r] for r in rows} | gone) - {""}
+    counterparts = ws.faces.counterparts(curation.faces, face_model=face_model)
+    resolved = resolve(curation, subset.face_ids, counterparts=counterparts)
+    identities = build_identities(
+        subset,
+        threshold=threshold,
+        curation=resolved,
+        first_free=ws.identities.highest_tag_number() + 1,
+        reserved=set(tags) - touched - {""},
+    )
+    ws.identities.replace_some(face_model, touched, identities, run_id=run_id)
     return identities
 
 

@@ -23,7 +23,7 @@ from refbench.registry.connection import TextScan, connect, count, find_text, tr
 from refbench.registry.curation import CurationLog
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
-from refbench.registry.images import Images, Objects, Rejections
+from refbench.registry.images import Images, Objects, Rejections, Sources
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
 from refbench.settings import Settings
@@ -47,6 +47,7 @@ class Workspace:
         self._con, self.path, self.files_dir, self.read_only = con, path, files_dir, read_only
         self.images = Images(con)
         self.rejections = Rejections(con)
+        self.sources = Sources(con)
         self.objects = Objects(con)
         self.faces = Faces(con)
         self.identities = Identities(con)

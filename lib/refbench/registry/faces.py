@@ -15,7 +15,7 @@ import numpy as np
 
 from refbench.errors import OptionError, UnknownTagError
 from refbench.faces import l2_normalize
-from refbench.registry.connection import detections_from_columns, insert_rows, now
+from refbench.registry.connection import detections_from_columns, insert_frame, now
 from refbench.types import EMBEDDING_DIM, Detections, FaceQuality, FaceSet, Identity
 
 
@@ -158,26 +158,61 @@ class Identities:
             "DELETE FROM face_identity WHERE face_id IN (SELECT face_id FROM faces WHERE face_model = ?)", [face_model]
         )
         self._con.execute("DELETE FROM identities WHERE face_model = ?", [face_model])
-        insert_rows(
+        self._insert(identities, run_id=run_id)
+
+    def replace_some(self, face_model: str, tags: Collection[str], identities: list[Identity], *, run_id: str) -> None:
+        """Drop the identities ``tags`` of ``face_model`` and write ``identities`` in their place (a partial re-link;
+        call inside a transaction). The new identities' faces leave whatever identity they were in."""
+        removed = [f"{face_model}/{tag}" for tag in tags]
+        faces = [f for d in identities for f in d.face_ids]
+        self._con.execute(
+            "DELETE FROM face_identity WHERE list_contains(?, identity_id) OR list_contains(?, face_id)",
+            [removed, faces],
+        )
+        self._con.execute(
+            "DELETE FROM identities WHERE face_model = ? AND (list_contains(?, identity_id)"
+            " OR identity_id NOT IN (SELECT identity_id FROM face_identity))",  # and those whose faces were dropped
+            [face_model, removed],
+        )
+        self._insert(identities, run_id=run_id)
+
+    def _insert(self, identities: list[Identity], *, run_id: str) -> None:
+        insert_frame(
             self._con,
             "identities",
-            [
-                {
-                    "identity_id": d.identity_id,
-                    "face_model": d.face_model,
-                    "tag": d.tag,
-                    "threshold": d.threshold,
-                    "n_faces": d.n_faces,
-                    "best_face_id": d.best_face_id,
-                    "run_id": run_id,
-                }
-                for d in identities
-            ],
+            {
+                "identity_id": [d.identity_id for d in identities],
+                "face_model": [d.face_model for d in identities],
+                "tag": [d.tag for d in identities],
+                "threshold": [d.threshold for d in identities],
+                "n_faces": [d.n_faces for d in identities],
+                "best_face_id": [d.best_face_id for d in identities],
+                "run_id": [run_id] * len(identities),
+            },
         )
-        insert_rows(
+        insert_frame(
             self._con,
             "face_identity",
-            [{"face_id": f, "identity_id": d.identity_id} for d in identities for f in d.face_ids],
+            {
+                "face_id": [f for d in identities for f in d.face_ids],
+                "identity_id": [d.identity_id for d in identities for _ in d.face_ids],
+            },
+        )
+
+    def state(self, face_model: str) -> IdentityState | None:
+        """The clustering ``face_model``'s identities come from, if any was recorded."""
+        row = self._con.execute(
+            "SELECT threshold, curation_version, n_faces, method, run_id FROM identity_state WHERE face_model = ?",
+            [face_model],
+        ).fetchone()
+        return None if row is None else IdentityState(face_model, float(row[0]), *row[1:])
+
+    def set_state(self, state: IdentityState) -> None:
+        """Record the clustering ``state.face_model``'s identities now come from."""
+        self._con.execute(
+            "INSERT OR REPLACE INTO identity_state (face_model, threshold, curation_version, n_faces, method, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [state.face_model, state.threshold, state.curation_version, state.n_faces, state.method, state.run_id],
         )
 
     def list(self, face_model: str) -> list[Identity]:
@@ -268,6 +303,23 @@ class Identities:
             identity: l2_normalize(embeddings[ids == identity].mean(axis=0, keepdims=True))[0]
             for identity in dict.fromkeys(ids.tolist())
         }
+
+
+@dataclass(frozen=True)
+class IdentityState:
+    """How a face model's identities were made: threshold, corrections (a version digest), faces, full or
+    incremental."""
+
+    face_model: str
+    threshold: float
+    curation_version: str
+    n_faces: int
+    method: str  # full | incremental
+    run_id: str | None = None
+
+    def allows_relink(self, *, threshold: float, curation_version: str) -> bool:
+        """Whether a run at ``threshold`` under ``curation_version`` may re-link only where new faces land."""
+        return abs(self.threshold - threshold) < 1e-6 and self.curation_version == curation_version
 
 
 @dataclass(frozen=True)

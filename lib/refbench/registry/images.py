@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 
 from refbench.errors import UnknownNameError
+from refbench.ingest import FileStat
 from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows, transaction
 from refbench.types import (
     EMBEDDING_DIM,
@@ -190,6 +191,71 @@ class Images:
         return ImageWriter(self._con, run_id=run_id, size=size)
 
 
+@dataclass(frozen=True)
+class StoredSource:
+    """A file a run settled: its size and mtime then, and the image it holds or why it was refused."""
+
+    stat: FileStat
+    image_id: str | None
+    rejection_code: str | None
+
+
+def _source_row(path: Path, stat: FileStat, *, image_id: str | None, rejection_code: str | None, run_id: str) -> dict:
+    return {
+        "source_path": str(path),
+        "n_bytes": stat.n_bytes,
+        "mtime_ns": stat.mtime_ns,
+        "image_id": image_id,
+        "rejection_code": rejection_code,
+        "run_id": run_id,
+    }
+
+
+class Sources:
+    """The ``sources`` table: which files were settled, so that a re-run skips them without reading them."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def all(self) -> dict[str, StoredSource]:
+        """Path → what was recorded of it (one query)."""
+        columns = self._con.execute(
+            "SELECT source_path, n_bytes, mtime_ns, image_id, rejection_code FROM sources"
+        ).fetchnumpy()
+        return {
+            path: StoredSource(FileStat(int(size), int(mtime)), image_id, code)
+            for path, size, mtime, image_id, code in zip(
+                *(columns[k].tolist() for k in ("source_path", "n_bytes", "mtime_ns", "image_id", "rejection_code")),
+                strict=True,
+            )
+        }
+
+    def settler(self, *, run_id: str, size: int = 256) -> SourceSettler:
+        """Records settled files (complete images, rejections) in batches of ``size``."""
+        return SourceSettler(self._con, run_id=run_id, size=size)
+
+
+class SourceSettler:
+    """Buffers settled files and writes them ``size`` at a time (a file that was not written yet is simply read
+    again by the next run)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: str, size: int) -> None:
+        self._con, self.run_id, self.size, self.rows = con, run_id, size, []
+
+    def add(
+        self, path: Path, stat: FileStat, *, image_id: str | None = None, rejection_code: str | None = None
+    ) -> None:
+        """Remember a settled file: an image already complete, or a rejection."""
+        self.rows.append(_source_row(path, stat, image_id=image_id, rejection_code=rejection_code, run_id=self.run_id))
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+        insert_rows(self._con, "sources", self.rows, replace=True)
+        self.rows = []
+
+
 class ImageWriter:
     """Queues everything one image adds (image, objects, faces, processed markers) and commits in batches.
 
@@ -198,7 +264,7 @@ class ImageWriter:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: str, size: int) -> None:
-        self._batch, self.run_id = Batch(con, size=size), run_id
+        self._batch, self.run_id = Batch(con, size=size, replace=frozenset({"sources"})), run_id
 
     def __enter__(self) -> ImageWriter:
         self._batch.__enter__()
@@ -207,9 +273,15 @@ class ImageWriter:
     def __exit__(self, *exc: object) -> None:
         self._batch.__exit__(*exc)
 
-    def add(self, analysis: ImageAnalysis) -> None:
-        """Queue one image's rows; write and commit when the batch is full."""
+    def add(self, analysis: ImageAnalysis, *, source: FileStat | None = None) -> None:
+        """Queue one image's rows (and, with ``source``, its file's size and mtime, so that the next run skips it
+        unread); write and commit when the batch is full."""
         record, batch = analysis.record, self._batch
+        if source is not None:
+            row = _source_row(
+                record.source_path, source, image_id=record.image_id, rejection_code=None, run_id=self.run_id
+            )
+            batch.add("sources", [row])
         batch.add("images", [_image_row(record, self.run_id)])
         for stage, backend in analysis.ran.items():
             if stage == "objects":
