@@ -14,7 +14,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.ultralytics
 export ORT_DISABLE_TELEMETRY := 1
 export U2NET_HOME := $(CURDIR)/data/models/u2net
 
-.PHONY: setup venv models samples demo test bench lint gpu clean
+.PHONY: setup venv models samples demo test bench bench-gpu lint gpu clean
 
 setup: venv models samples
 
@@ -47,8 +47,14 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+# ~30 min on 2 cores (BENCH_QUICK=1: smaller sizes, ~5 min); results in DuckDB and reports/bench.md.
 bench: setup
 	$(PY) -m refbench.pipelines.bench
+
+# On a CUDA machine, as is: onnxruntime-gpu goes in last, then images/s with the provider in use
+# (reports/bench_gpu.md; BENCH_GPU_ARGS="--photos 300 --workers 8" to change the defaults).
+bench-gpu: setup gpu
+	$(PY) -m refbench.pipelines.bench_gpu $(BENCH_GPU_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check lib tests flows

@@ -4,8 +4,9 @@ One process with two threads used two cores no better than one (0.96×: OpenCV D
 already spread one image over both cores, and contend); separate processes, each on one thread, analyze two
 images at once. Each worker loads its models once; work items travel without pixels (a worker decodes the
 workspace's copy of the image) and results come back as ``ImageAnalysis`` rows, written by the calling
-process (DuckDB has a single writer). Workers start with ``forkserver``: never ``fork`` a process that already
-holds ONNX Runtime or OpenCV threads.
+process (DuckDB has a single writer). Workers are spawned, fresh interpreters: never ``fork`` a process that
+already holds ONNX Runtime or OpenCV threads (and spawned workers are this process's children, so their CPU time
+and memory show in its ``RUSAGE_CHILDREN``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ProcessMap:
     ) -> Iterator[ImageAnalysis]:
         if not isinstance(analyze, ImageAnalyzer):
             raise TypeError("ProcessMap runs an ImageAnalyzer (it pickles without models)")
-        context = multiprocessing.get_context("forkserver")
+        context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=single_threaded) as pool:
             pending: deque = deque()
             for item in work:
