@@ -63,11 +63,17 @@ def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) ->
 
 @dataclass(frozen=True)
 class SheetItem:
-    """One tile of a contact sheet: an image file and the two lines printed under it."""
+    """One tile of a contact sheet: an image file (``fallback`` when ``path`` is missing) and the two lines printed
+    under it. Paths may be plain strings: a sheet of 10k photos is built on every run, drawn only where it changed."""
 
-    path: Path
+    path: Path | str
     title: str
     subtitle: str
+    fallback: Path | str | None = None
+
+    def image_path(self) -> Path:
+        """The file to show: ``path``, else ``fallback`` when ``path`` does not exist."""
+        return Path(self.path) if self.fallback is None or os.path.isfile(self.path) else Path(self.fallback)
 
 
 def contact_sheet(
@@ -84,7 +90,7 @@ def contact_sheet(
     font = ImageFont.load_default(size=13)
     for index, item in enumerate(items):
         x, y = (index % columns) * tile, (index // columns) * (tile + caption)
-        with Image.open(item.path) as image:
+        with Image.open(item.image_path()) as image:
             thumb = image.convert("RGB")
             thumb.thumbnail((tile - 8, tile - 8))
         sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
@@ -124,7 +130,8 @@ def sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120)
         page = start // page_size + 1
         page_path = path if page == 1 else path.with_name(f"{path.stem}_p{page:02d}{path.suffix}")
         tiles = tuple(items[start : start + page_size])
-        digest = hashlib.sha256(repr((SHEET_LAYOUT, start + 1, tiles)).encode()).hexdigest()
+        shown = [(str(t.path), t.title, t.subtitle) for t in tiles]
+        digest = hashlib.sha256(repr((SHEET_LAYOUT, start + 1, shown)).encode()).hexdigest()
         pages.append(SheetPage(page_path, tiles, start + 1, digest))
     return pages
 

@@ -29,13 +29,14 @@ from refbench.curation import replay
 from refbench.ingest import FileStat, Known, LoadedImage, file_stat, ingest_file, list_files
 from refbench.pipelines.analyze import (
     STAGES,
+    THUMBNAILS,
     Backends,
     ImageAnalyzer,
     ImageWork,
     ManifestOptions,
     load_backends,
     shared_backends,
-    thumbnail_path,
+    thumbnail_name,
 )
 from refbench.pipelines.common import face_threshold
 from refbench.pipelines.identities import apply_overrides, update_identities
@@ -332,13 +333,10 @@ def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
     Only pages whose tiles changed (or whose file is missing) are drawn again: adding a photo to a registry of
     thousands redraws its last page, not every page.
     """
+    thumbs = ws.files_dir / THUMBNAILS
     items = [
-        SheetItem(
-            _thumbnail_or_original(ws.files_dir, entry.record.stored_path, entry.record.image_id),
-            entry.record.file_name,
-            " ".join(entry.tags) or "no asset",
-        )
-        for entry in ws.images.with_tags()
+        SheetItem(f"{thumbs}/{thumbnail_name(image_id)}", name, tags or "no asset", fallback=stored)
+        for image_id, name, stored, tags in ws.images.sheet_rows()
     ]
     pages = sheet_pages(items, ws.files_dir / "contact_sheet.png")
     drawn = ws.artifacts.signatures()
@@ -348,8 +346,3 @@ def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
             kind = "contact_sheet" if number == 0 else "contact_sheet_page"
             ws.artifacts.record(page.path, kind=kind, run_id=run_id, signature=page.signature)
     return pages[0].path
-
-
-def _thumbnail_or_original(files_dir: Path, stored: Path, image_id: str) -> Path:
-    thumb = thumbnail_path(files_dir, image_id)
-    return thumb if thumb.is_file() else stored

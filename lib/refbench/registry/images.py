@@ -138,6 +138,16 @@ class Images:
         ).fetchall()
         return [ImageTags(_record(r[:10]), list(r[10])) for r in rows]
 
+    def sheet_rows(self) -> list[tuple[str, str, str, str]]:
+        """(image id, file name, stored path, tags of its active assets joined by spaces) of every image, in ingest
+        order: what a contact sheet shows, as plain values (one query, no record objects)."""
+        columns = self._con.execute(
+            "SELECT image_id, file_name, stored_path, coalesce((SELECT string_agg(a.tag, ' ' ORDER BY a.tag)"
+            " FROM assets a WHERE a.active AND NOT a.excluded AND a.source_image_id = i.image_id), '') AS tags"
+            f" FROM images i ORDER BY {_INGEST_ORDER}"
+        ).fetchnumpy()
+        return list(zip(*(columns[k].tolist() for k in ("image_id", "file_name", "stored_path", "tags")), strict=True))
+
     def scene_candidates(
         self,
         *,

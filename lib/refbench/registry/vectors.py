@@ -1,8 +1,8 @@
 """Vector search inside DuckDB: brute force with ``array_cosine_similarity``, the query bound as text.
 
 Binding a 512-float query as a Python list costs DuckDB ~36 ms per statement at 100k rows (of ~97 ms); cast from
-its text form (``float_array``) it costs ~1 ms. Used by ``Faces.nearest`` and by ``make bench`` side by side with
-faiss (``refbench.vectors``), which is what the pipelines search with.
+its text form (``float_array``) it costs ~1 ms. ``make bench`` measures both side by side with faiss
+(``refbench.vectors``), which is what the pipelines search with.
 """
 
 from __future__ import annotations
