@@ -216,3 +216,26 @@ def test_the_command_line_records_what_was_typed(demo_copy: Settings) -> None:
         assert ws.assets.list()["CHAR_13"].crop_path.name == f"{face}.jpg"
         (event,) = ws.curation.events()
     assert event.command.startswith("refbench assets set-reference CHAR_13 --face")
+
+
+def test_corrections_hold_for_another_face_model(
+    tmp_path: Path, samples_dir: Path, settings: Settings, backends: Backends
+) -> None:
+    """A merge and a name made on insightface's faces reach SFace's faces of the same photos (same image, overlapping
+    box): at 0.9 SFace alone would split everyone, yet the merged person stays one identity, with its tag and name."""
+    folder = folder_of(tmp_path, samples_dir, LEADERS)
+    run(folder, settings, backends, 0.6)
+    before = tags(settings)
+    macron = before["macron_1.jpg"]
+    curation.merge_identities(settings, macron, [before["macron_2.jpg"]])
+    curation.rename_identity(settings, macron, "Emmanuel Macron")
+    run_manifest(
+        folder, settings=settings, options=ManifestOptions(face_model="opencv-yunet-sface", face_threshold=0.9)
+    )
+    with read_workspace(settings) as ws:
+        faces = ws.faces.gallery("opencv-yunet-sface")
+        assets = ws.assets.list()
+    sface = dict(zip(faces.data["image_file"].tolist(), faces.data["identity_tag"].tolist(), strict=True))
+    assert sface["macron_1.jpg"] == sface["macron_2.jpg"] == macron
+    assert sface["obama_1.jpg"] != sface["obama_2.jpg"]  # 0.9 splits a person nobody corrected
+    assert assets[macron].name == "Emmanuel Macron" and assets[macron].identity_id == f"opencv-yunet-sface/{macron}"
