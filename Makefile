@@ -16,7 +16,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.ultralytics
 export ORT_DISABLE_TELEMETRY := 1
 export U2NET_HOME := $(CURDIR)/data/models/u2net
 
-.PHONY: setup venv models samples demo lab chromium test bench fuzz lint gpu clean
+.PHONY: setup venv models samples demo lab chromium test bench bench-gpu fuzz lint gpu clean
 
 setup: venv models samples
 
@@ -76,8 +76,14 @@ test: setup chromium
 fuzz: setup
 	REFBENCH_FUZZ_CASES=11000 $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
+# ~30 min on 2 cores (BENCH_QUICK=1: smaller sizes, ~5 min); results in DuckDB and reports/bench.md.
 bench: setup
 	$(PY) -m refbench.pipelines.bench
+
+# On a CUDA machine, as is: onnxruntime-gpu goes in last, then images/s with the provider in use
+# (reports/bench_gpu.md; BENCH_GPU_ARGS="--photos 300 --workers 8" to change the defaults).
+bench-gpu: setup gpu
+	$(PY) -m refbench.pipelines.bench_gpu $(BENCH_GPU_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check lib tests flows

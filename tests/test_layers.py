@@ -28,6 +28,8 @@ STAGES = (
     "provision",
     "library",
     "brand",
+    "curation",  # corrections as events (issue 15)
+    "vectors",  # vector search (issue 16)
 )
 BASE = ("types", "errors", "settings", "runtime", "versions", "credentials", "google_api")
 # What each layer must not import (module prefixes under refbench.).

@@ -107,6 +107,8 @@ def test_thin_long_names_and_undecodable_names_register(
     assert "caf\\xe9 \\xff.jpg" in records  # stored as escaped text, the bytes kept visible
     leftovers = [p for p in settings.workspace_files.joinpath("originals").rglob(".*")]
     assert not leftovers, leftovers
+    again = run(folder, settings, backends)  # every file, the undecodable name too, is skipped unread
+    assert again.files_unchanged == again.files_seen == 5
 
 
 def test_a_corrupt_png_and_a_fifo_are_rejected_and_the_run_goes_on(

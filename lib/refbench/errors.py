@@ -138,6 +138,14 @@ class SchemaMismatch(StoreError):
 # --- stages -------------------------------------------------------------------------------------------------
 
 
+class ConstraintConflict(RefbenchError):
+    """Curation constraints contradict each other (a must-linked group that a cannot-link separates)."""
+
+
+class CurationError(OptionError):
+    """A curation command cannot apply as asked (a face that is not in the tag, merging a tag with itself, ...)."""
+
+
 class SceneSpecError(ConfigError):
     """A scenes file cannot be used; ``problems`` lists ``scene <id>, field <f>: message`` lines."""
 

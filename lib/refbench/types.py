@@ -311,11 +311,19 @@ class Asset:
     clean_path: Path | None = None
     clean_tier: int | None = None
     views: dict[str, Path] = field(default_factory=dict)  # view name (refbench.faces.pose.View) -> image, newest sheet
+    named_by_user: bool = False  # the name was given by the user (curation), not made up by refbench
 
     @property
     def description(self) -> str:
-        """Text that re-describes the asset in prompts: its visual description, else its name."""
-        return self.visual_description or self.name
+        """Text that re-describes the asset in prompts: ``prompt_text``, else its name."""
+        return self.prompt_text or self.name
+
+    @property
+    def prompt_text(self) -> str | None:
+        """What a prompt says of the asset: the name the user gave it, then its visual description (``None`` when
+        it has neither: an automatic name such as "character 03" adds nothing for a generator)."""
+        parts = [self.name if self.named_by_user else "", self.visual_description or ""]
+        return " — ".join(p for p in parts if p) or None
 
     @property
     def label(self) -> str:

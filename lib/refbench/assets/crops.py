@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from refbench.ingest.imaging import upright
 
 OBJECT_PADDING = 0.10
 FACE_PADDING = 0.30
+SHEET_LAYOUT = "6x220+40 v1"  # columns, tile and caption size: part of every page's digest
 
 
 def padded_box(xyxy: np.ndarray, *, padding: float, resolution_wh: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -97,11 +99,17 @@ def _save_atomically(image: Image.Image, path: Path, **params: object) -> Path:
 
 @dataclass(frozen=True)
 class SheetItem:
-    """One tile of a contact sheet: an image file and the two lines printed under it."""
+    """One tile of a contact sheet: an image file (``fallback`` when ``path`` is missing) and the two lines printed
+    under it. Paths may be plain strings: a sheet of 10k photos is built on every run, drawn only where it changed."""
 
-    path: Path
+    path: Path | str
     title: str
     subtitle: str
+    fallback: Path | str | None = None
+
+    def image_path(self) -> Path:
+        """The file to show: ``path``, else ``fallback`` when ``path`` does not exist."""
+        return Path(self.path) if self.fallback is None or os.path.isfile(self.path) else Path(self.fallback)
 
 
 def contact_sheet(
@@ -119,7 +127,7 @@ def contact_sheet(
     font = ImageFont.load_default(size=13)
     for index, item in enumerate(items):
         x, y = (index % columns) * tile, (index // columns) * (tile + caption)
-        with Image.open(item.path) as image:
+        with Image.open(item.image_path()) as image:
             thumb = image.convert("RGB")
             thumb.thumbnail((tile - 8, tile - 8))
         sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + (tile - thumb.height) // 2))
@@ -155,14 +163,40 @@ def _clip(text: str, font: ImageFont.FreeTypeFont, *, width: int) -> str:
     return text + "…"
 
 
-def contact_sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[Path]:
-    """Write ``items`` as numbered contact sheets of ``page_size`` tiles: ``path``, then ``<stem>_p02`` ...
+@dataclass(frozen=True)
+class SheetPage:
+    """One page of a paged contact sheet: its file, its tiles, the number of its first tile, and a digest of what
+    it shows (redraw the page only when the digest changes)."""
 
-    Pages keep memory flat however many photos there are. Returns the pages written, first first.
+    path: Path
+    items: tuple[SheetItem, ...]
+    first_number: int
+    signature: str
+
+    def draw(self) -> Path:
+        """Write the page (to a temporary file renamed into place: a crash never leaves half a PNG)."""
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        contact_sheet(self.items, partial, first_number=self.first_number)
+        os.replace(partial, self.path)
+        return self.path
+
+
+def sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[SheetPage]:
+    """``items`` as numbered pages of ``page_size`` tiles: ``path``, then ``<stem>_p02`` ... (nothing is drawn).
+
+    Pages keep memory flat however many photos there are, and a new photo changes only the page it lands on.
     """
     pages = []
     for start in range(0, max(len(items), 1), page_size):
         page = start // page_size + 1
         page_path = path if page == 1 else path.with_name(f"{path.stem}_p{page:02d}{path.suffix}")
-        pages.append(contact_sheet(items[start : start + page_size], page_path, first_number=start + 1))
+        tiles = tuple(items[start : start + page_size])
+        shown = [(str(t.path), t.title, t.subtitle) for t in tiles]
+        digest = hashlib.sha256(repr((SHEET_LAYOUT, start + 1, shown)).encode()).hexdigest()
+        pages.append(SheetPage(page_path, tiles, start + 1, digest))
     return pages
+
+
+def contact_sheet_pages(items: Sequence[SheetItem], path: Path, *, page_size: int = 120) -> list[Path]:
+    """Draw every page of ``sheet_pages``; returns their paths, first first."""
+    return [page.draw() for page in sheet_pages(items, path, page_size=page_size)]

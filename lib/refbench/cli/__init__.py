@@ -2,6 +2,7 @@
 
 from refbench.cli import brand as _brand  # noqa: F401 - registers commands
 from refbench.cli import clean as _clean  # noqa: F401 - registers commands
+from refbench.cli import curation as _curation  # noqa: F401 - registers commands
 from refbench.cli import describe as _describe  # noqa: F401 - registers commands
 from refbench.cli import faces as _faces  # noqa: F401 - registers commands
 from refbench.cli import identity as _identity  # noqa: F401 - registers commands

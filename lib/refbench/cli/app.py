@@ -33,8 +33,21 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Model weights: provision and inspect.", no_args_is_help=True, context_settings=CONTEXT)
 samples_app = typer.Typer(help="The bundled sample photos.", no_args_is_help=True, context_settings=CONTEXT)
+identities_app = typer.Typer(
+    help="Review and refine face identities (corrections survive every re-run).",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
+assets_app = typer.Typer(
+    help="Assets: declare whole images (logos, products, textures), then name, retype, reference or exclude them"
+    " (corrections survive every re-run).",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
 app.add_typer(models_app, name="models")
 app.add_typer(samples_app, name="samples")
+app.add_typer(identities_app, name="identities")
+app.add_typer(assets_app, name="assets")
 console = Console()
 
 DbOption = Annotated[Path | None, typer.Option(help="DuckDB workspace file (default: REFBENCH_DB_PATH or data/).")]

@@ -8,13 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refbench.cli.app import DbOption, app, console, settings_for
+from refbench.cli.app import DbOption, app, assets_app, console, settings_for
 
 if TYPE_CHECKING:
     from refbench.library.search import SearchHit
-
-assets_app = typer.Typer(help="Declared assets: logos, products, textures ... registered as whole images.")
-app.add_typer(assets_app, name="assets")
 
 TypeOption = Annotated[
     list[str] | None, typer.Option("--type", "-t", help="Only assets of this type (repeat for several).")
@@ -52,19 +49,6 @@ def assets_add(
         console.print(f"[yellow]refused[/yellow] {file}: {reason}", soft_wrap=True)
     if summary.index and summary.index.near_duplicates:
         console.print(f"{summary.index.near_duplicates} near-duplicate link(s): see `refbench duplicates`")
-
-
-@assets_app.command("rename")
-def assets_rename(
-    tag: Annotated[str, typer.Argument(help="The asset's tag.")],
-    name: Annotated[str, typer.Argument(help="Its new name (e.g. the person's).")],
-    db: DbOption = None,
-) -> None:
-    """Name an asset (curation): `plan --auto` finds curated names in prompts; `refbench index` re-embeds its text."""
-    from refbench.pipelines.library import rename_asset
-
-    rename_asset(tag, name, settings=settings_for(db))
-    console.print(f"{tag} is now {name!r}")
 
 
 @app.command()

@@ -25,14 +25,29 @@ def manifest(
     face_threshold: Annotated[
         float | None, typer.Option(min=-1.0, max=1.0, help="Same-person cosine threshold, in [-1, 1].")
     ] = None,
+    reprocess: Annotated[
+        list[str] | None,
+        typer.Option(help="Analyze again the photos of this TAG or FILE (repeatable); corrections still hold."),
+    ] = None,
+    recluster: Annotated[bool, typer.Option(help="Cluster every face again, not only around new faces.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes for the per-image work (1: this one).")] = 1,
 ) -> None:
     """Build or update the asset registry from a folder of photos."""
     from refbench.pipelines.manifest import ManifestOptions, run_manifest
+    from refbench.pipelines.pool import ProcessMap
 
     options = ManifestOptions(
         detector=detector, detector_model=detector_model, face_model=face_model, face_threshold=face_threshold
     )
-    summary = run_manifest(photos_dir, settings=settings_for(db), options=options, progress=True)
+    summary = run_manifest(
+        photos_dir,
+        settings=settings_for(db),
+        options=options,
+        progress=True,
+        reprocess=tuple(reprocess or ()),
+        recluster=recluster,
+        map_images=ProcessMap(workers=workers) if workers > 1 else map,
+    )
     console.print(summary_table(summary))
 
 
@@ -44,11 +59,11 @@ def summary_table(summary: ManifestSummary) -> Table:
     table.add_column("what")
     table.add_column("value", justify="right")
     rows = [
-        ("files seen", summary.files_seen),
+        ("files seen (unchanged, skipped unread)", f"{summary.files_seen} ({summary.files_unchanged})"),
         ("images (new / total)", f"{summary.images_new} / {summary.images_total}"),
         ("rejected (new / total)", f"{summary.rejected_new} / {summary.rejected_total}"),
         ("faces", summary.faces),
-        ("identities", summary.identities),
+        ("identities", f"{summary.identities} ({summary.cluster_method})"),
         ("face threshold (cosine)", f"{summary.threshold:.3f} ({summary.threshold_source})"),
         ("execution provider", summary.execution_provider),
         *[(f"assets: {kind}", n) for kind, n in summary.assets_by_type.items()],

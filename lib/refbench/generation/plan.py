@@ -65,8 +65,9 @@ class ScenePlan:
 
 
 def prompt_descriptions(selection: Selection, assets: AssetSet) -> dict[str, str]:
-    """Tag → visual description of chosen references that have one (names alone add nothing for Veo)."""
-    return {tag: text for tag in selection.tags if (text := assets[tag].visual_description)}
+    """Tag → the user's name and the visual description of each chosen reference that has either
+    (automatic names alone add nothing for Veo)."""
+    return {tag: text for tag in selection.tags if (text := assets[tag].prompt_text)}
 
 
 def plan_scene(scene: SceneSpec, assets: AssetSet, *, options: PlanOptions) -> ScenePlan:

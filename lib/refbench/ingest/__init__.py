@@ -80,6 +80,23 @@ def scan_folder(folder: Path) -> FolderScan:
     return FolderScan(sorted(files), skipped)
 
 
+@dataclass(frozen=True)
+class FileStat:
+    """What says a file is unchanged without reading it: its size and modification time."""
+
+    n_bytes: int
+    mtime_ns: int
+
+
+def file_stat(path: Path) -> FileStat | None:
+    """Size and mtime of ``path`` (following links), or ``None`` when it cannot be stat'ed."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return FileStat(info.st_size, info.st_mtime_ns)
+
+
 def list_files(folder: Path) -> list[Path]:
     """The candidate files of ``scan_folder``."""
     return scan_folder(folder).files

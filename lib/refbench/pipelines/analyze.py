@@ -193,4 +193,12 @@ def _with_crops(image_rgb: np.ndarray, found: Detections, folder: Path, padding:
 
 def thumbnail_path(files_dir: Path, image_id: str) -> Path:
     """Where the contact-sheet thumbnail of an image lives."""
-    return files_dir / "thumbs" / f"{image_id[:20]}.jpg"
+    return files_dir / THUMBNAILS / thumbnail_name(image_id)
+
+
+THUMBNAILS = "thumbs"  # folder of thumbnails under the workspace's files
+
+
+def thumbnail_name(image_id: str) -> str:
+    """File name of an image's thumbnail (a string: sheets of thousands of photos build them on every run)."""
+    return f"{image_id[:20]}.jpg"

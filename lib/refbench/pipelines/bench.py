@@ -1,4 +1,5 @@
-"""``make bench``: throughput per stage and peak memory of the default pipeline.
+"""``make bench``: throughput per stage and peak memory of the default pipeline, then the rows of scale
+(``refbench.pipelines.bench_scale``). ``BENCH_QUICK=1 make bench`` runs smaller sizes (~5 min instead of ~30).
 
 Each measured run is a fresh subprocess on a fresh workspace, so its peak RSS
 (``ru_maxrss``) belongs to that run alone; running sizes 50…N side by side shows
@@ -14,12 +15,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 from refbench.detect.darknet import DarknetDetector
+from refbench.pipelines.bench_scale import (
+    ScaleRow,
+    ScaleSizes,
+    peak_rss_mb,
+    run_scale_benchmark,
+    scale_metrics,
+    scale_report,
+)
 from refbench.pipelines.manifest import ManifestOptions, run_manifest
 from refbench.registry import Workspace
 from refbench.settings import Settings
@@ -80,7 +90,7 @@ def measure(photos: Path, *, label: str, settings: Settings) -> BenchResult:
     wall, cpu = time.perf_counter() - start, process_cpu_seconds() - cpu_start
     n = max(summary.images_new, 1)
     stages = {s: n / summary.seconds[s] for s in PER_IMAGE_STAGES if summary.seconds.get(s)}
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    peak_mb = peak_rss_mb()
     return BenchResult(
         label,
         summary.images_new,
@@ -135,8 +145,11 @@ def measure_in_subprocess(photos: Path, *, label: str, model_dir: Path, workdir:
     return BenchResult(**json.loads(output.strip().splitlines()[-1]))
 
 
-def run_benchmark(*, settings: Settings, sizes: tuple[int, ...] = (50, 100, 200, 300)) -> list[BenchResult]:
-    """Measure the sample set, then growing sets of distinct variants; store and report the results."""
+def run_benchmark(
+    *, settings: Settings, sizes: tuple[int, ...] = (300,), scale: ScaleSizes | None = None
+) -> list[BenchResult]:
+    """Measure the sample set, then sets of distinct variants, then the scale rows (``bench_scale``); store and
+    report the results."""
     samples_dir = settings.data_dir / "samples" / "photos"
     samples = sorted(samples_dir.iterdir())
     results = []
@@ -153,11 +166,12 @@ def run_benchmark(*, settings: Settings, sizes: tuple[int, ...] = (50, 100, 200,
             results.append(
                 measure_in_subprocess(subset, label=f"variants-{size}", model_dir=settings.models, workdir=workdir)
             )
-    record(results, settings=settings)
+    rows = run_scale_benchmark(model_dir=settings.models, samples=samples, sizes=scale) if scale else []
+    record(results, settings=settings, scale=rows)
     return results
 
 
-def record(results: list[BenchResult], *, settings: Settings) -> Path:
+def record(results: list[BenchResult], *, settings: Settings, scale: Sequence[ScaleRow] = ()) -> Path:
     """Store the results as a ``bench`` run in the workspace and write ``reports/bench.md``."""
     metrics = []
     for r in results:
@@ -171,12 +185,13 @@ def record(results: list[BenchResult], *, settings: Settings) -> Path:
             Metric(f"images_per_second_{s}", v, "img/s", r.n_images, r.label)
             for s, v in r.stage_images_per_second.items()
         ]
+    metrics += scale_metrics(scale)
     with Workspace.open(settings) as ws, ws.runs.track("bench", {"sizes": [r.n_images for r in results]}) as run:
         run.log_many(metrics)
-    return write_report(results, settings.reports / "bench.md", run_id=run.run_id)
+    return write_report(results, settings.reports / "bench.md", run_id=run.run_id, scale=scale)
 
 
-def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path:
+def write_report(results: list[BenchResult], path: Path, *, run_id: str, scale: Sequence[ScaleRow] = ()) -> Path:
     """A markdown table of the results."""
     stages = list(PER_IMAGE_STAGES)
     lines = [
@@ -198,6 +213,7 @@ def write_report(results: list[BenchResult], path: Path, *, run_id: str) -> Path
             f"| {r.label} | {r.n_images} | {r.images_per_second:.2f} | {r.cpu_ms_per_image:.0f} | {r.probe_ms:.0f}"
             f" | {r.peak_rss_mb:.0f} | {per_stage} |"
         )
+    lines += ["", *scale_report(scale)] if scale else []
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -214,7 +230,9 @@ def main(argv: list[str]) -> None:
     from rich.console import Console
 
     settings = Settings()
-    results = run_benchmark(settings=settings)
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    scale = ScaleSizes.quick() if quick else ScaleSizes()
+    results = run_benchmark(settings=settings, sizes=(100,) if quick else (300,), scale=scale)
     if "--no-library" not in argv:
         from refbench.pipelines.library_bench import library_metrics, library_report, run_library_benchmark
 

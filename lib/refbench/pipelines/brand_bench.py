@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from refbench.brand.artwork import load_artwork
 from refbench.brand.overlay import OverlayOptions, plan_overlay
 from refbench.brand.video import VideoEncoding, overlay_video, sample_frames
 from refbench.ingest import load_image_rgb
+from refbench.pipelines.bench_scale import peak_rss_mb
 from refbench.settings import Settings
 from refbench.types import Metric
 
@@ -95,7 +95,7 @@ def measure_overlay(clip: Path, logo: Path, *, label: str) -> OverlayBench:
         fps,
         fps / FPS,
         time.process_time() - cpu,
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb(),
     )
 
 

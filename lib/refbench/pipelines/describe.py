@@ -62,7 +62,12 @@ class DescribeSummary:
 
 
 def describe_assets(
-    settings: Settings, describer: Describer, *, force: bool = False, progress: bool = False
+    settings: Settings,
+    describer: Describer,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    tags: Sequence[str] = (),
 ) -> DescribeSummary:
     """Describe the active assets that have no cached description for this describer; write the registry.
 
@@ -71,6 +76,7 @@ def describe_assets(
         describer: any registered describer (``refbench.describe.create_describer``).
         force: describe every asset again, ignoring the cache.
         progress: show a progress bar.
+        tags: describe only these assets (default: every active asset).
 
     Returns:
         Counts per status, cache hits, tokens and estimated cost of the run.
@@ -81,13 +87,16 @@ def describe_assets(
         "prompt_version": describer.prompt_version,
         "force": force,
         "concurrency": describer.concurrency,
+        **({"tags": list(tags)} if tags else {}),
     }
     start = time.perf_counter()
     with Workspace.open(settings, create=False) as ws, ws.runs.track("describe", parameters) as run:
         summary = DescribeSummary(run.run_id, describer.backend, describer.model, describer.prompt_version, ws.path)
         recorder = _Recorder(ws, summary)
         try:
-            pending = _apply_cache(ws, list(ws.assets.list()), describer, recorder, force=force)
+            registry = ws.assets.list()
+            assets = [registry[t] for t in tags] if tags else list(registry)
+            pending = _apply_cache(ws, assets, describer, recorder, force=force)
             contents = {asset.asset_id: content for asset, content in pending}
             for asset, description in describe_concurrently(describer, [a for a, _ in pending], progress=progress):
                 recorder.call(asset, contents[asset.asset_id], description)

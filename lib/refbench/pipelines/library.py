@@ -446,15 +446,6 @@ def _image_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def rename_asset(tag: str, name: str, *, settings: Settings) -> None:
-    """Give an active asset a name (curation: auto-matching finds curated names in prompts; the next
-    ``refbench index`` re-embeds the asset's text)."""
-    if not name.strip():
-        raise OptionError("a name must not be blank")
-    with Workspace.open(settings, create=False) as ws:
-        ws.library.rename(tag, name.strip())
-
-
 # --- search and recommendations ----------------------------------------------------------------------------
 
 

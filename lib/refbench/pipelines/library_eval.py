@@ -35,6 +35,7 @@ from refbench.library.evaluation import (
 from refbench.library.hashes import DEFAULT_MAX_PHASH_BITS, DEFAULT_MIN_COSINE, hamming, hash_bits, perceptual_hashes
 from refbench.library.images import as_rgb, load_rgba
 from refbench.library.search import LibraryEntry, LibraryIndex, LibrarySearcher
+from refbench.pipelines.curation import rename_asset
 from refbench.pipelines.describe import describe_assets
 from refbench.pipelines.library import (
     LibraryModels,
@@ -135,10 +136,11 @@ def measure_types(
 def curate_characters(settings: Settings, identities_csv: Path) -> None:
     """Name each character after the labelled person of its source photo ("Barack Obama"), as a user would."""
     people = {r["file"]: r["identity"].replace("_", " ").title() for r in csv.DictReader(identities_csv.open())}
-    with Workspace.open(settings) as ws:
-        for asset in ws.assets.list().of_type("character"):
-            if asset.source_image_file in people:
-                ws.library.rename(asset.tag, people[asset.source_image_file])
+    with Workspace.open(settings, read_only=True) as ws:
+        characters = list(ws.assets.list().of_type("character"))
+    for asset in characters:
+        if asset.source_image_file in people:
+            rename_asset(settings, asset.tag, people[asset.source_image_file])
 
 
 def measure_text(evaluation: LibraryEvaluation, settings: Settings, queries: Path, models: LibraryModels) -> None:

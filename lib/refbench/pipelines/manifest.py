@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,31 +26,37 @@ from refbench.assets import (
     environment_assets,
     object_assets,
 )
-from refbench.assets.crops import (
-    FACE_PADDING,
-    OBJECT_PADDING,
-    SheetItem,
-    contact_sheet_pages,
-    save_crop,
-    save_scaled,
+from refbench.assets.crops import FACE_PADDING, OBJECT_PADDING, SheetItem, save_crop, save_scaled, sheet_pages
+from refbench.curation import replay
+from refbench.ingest import (
+    FileStat,
+    Known,
+    LoadedImage,
+    file_stat,
+    ingest_file,
+    load_image_rgb,
+    printable,
+    scan_folder,
+    storable,
 )
-from refbench.identity import build_identities
-from refbench.ingest import Known, LoadedImage, ingest_file, load_image_rgb, printable, scan_folder
 from refbench.pipelines.analyze import (
     STAGES,
+    THUMBNAILS,
     Backends,
     ImageAnalyzer,
     ImageWork,
     ManifestOptions,
     load_backends,
     shared_backends,
-    thumbnail_path,
+    thumbnail_name,
 )
 from refbench.pipelines.common import face_threshold
+from refbench.pipelines.identities import apply_overrides, update_identities
 from refbench.registry import Workspace
 from refbench.registry.images import ImageWriter
+from refbench.runtime import resolve_providers
 from refbench.settings import ImageLimits, Settings
-from refbench.types import ImageAnalysis, Metric, Rejection
+from refbench.types import ImageAnalysis, ImageRecord, Metric, Rejection
 
 __all__ = ["Backends", "ManifestOptions", "ManifestSummary", "load_backends", "run_manifest", "shared_backends"]
 
@@ -68,6 +74,7 @@ class ManifestSummary:
     run_id: str
     database: Path
     files_seen: int = 0
+    files_unchanged: int = 0
     images_new: int = 0
     images_total: int = 0
     rejected_new: int = 0
@@ -81,11 +88,13 @@ class ManifestSummary:
     threshold: float = 0.0
     threshold_source: str = ""
     files_restored: int = 0  # derived files that were missing from disk and were made again
+    cluster_method: str = ""  # full | incremental
 
     def metrics(self) -> list[Metric]:
         """The run-level metrics of this summary."""
         return [
             Metric("files_seen", self.files_seen, "files"),
+            Metric("files_unchanged", self.files_unchanged, "files"),
             Metric("images_new", self.images_new, "images"),
             Metric("images_total", self.images_total, "images"),
             Metric("rejected_new", self.rejected_new, "files"),
@@ -106,6 +115,8 @@ def run_manifest(
     map_images: MapImages = map,
     progress: bool = False,
     extra_parameters: dict[str, str] | None = None,
+    reprocess: Sequence[str] = (),
+    recluster: bool = False,
 ) -> ManifestSummary:
     """Turn a folder of photos into the registry; safe to re-run (only new work is done).
 
@@ -114,17 +125,22 @@ def run_manifest(
         settings: workspace, models and limits.
         options: backends and thresholds (unset ones from the settings and the workspace).
         backends: models already loaded by this thread (default: loaded here, once per thread).
-        map_images: applies the per-image analyzer to the work items, in order (``map``, or a task
-            runner's submitter such as ``refbench.pipelines.tasks.prefect_map``).
+        map_images: applies the per-image analyzer to the work items, in order (``map``; a pool of worker
+            processes, ``refbench.pipelines.pool.ProcessMap``; or a task runner's submitter such as
+            ``refbench.pipelines.tasks.prefect_map``).
         progress: show a progress bar over the folder's files.
         extra_parameters: more run parameters to record (e.g. which orchestrator ran it).
+        reprocess: tags or file names whose images are analyzed again (a tag: every photo its asset comes
+            from); face ids stay the same, so corrections that name those faces still hold.
+        recluster: cluster every face again even when only new faces would need re-linking.
     """
     options = options.resolved(settings)
     scan = scan_folder(photos_dir)  # a missing folder fails here, before a workspace is created
     files = scan.files
     start = time.perf_counter()
     providers = tuple(settings.providers) if settings.providers else None
-    backends = backends or shared_backends(options, model_dir=settings.models, providers=providers)
+    if backends is None and not getattr(map_images, "loads_models", False):  # worker processes load their own
+        backends = shared_backends(options, model_dir=settings.models, providers=providers)
     load_seconds = time.perf_counter() - start
     with Workspace.open(settings) as ws:
         threshold = face_threshold(ws, options.face_model, explicit=options.face_threshold)
@@ -136,8 +152,11 @@ def run_manifest(
             "face_threshold_source": threshold.source,
             "object_confidence": options.object_confidence,
             **(extra_parameters or {}),
+            **({"reprocess": list(reprocess)} if reprocess else {}),
+            **({"recluster": True} if recluster else {}),
         }
-        provider = backends.faces.execution_provider
+        provider = backends.faces.execution_provider if backends else resolve_providers(settings.providers)[0]
+        redo = reprocess_images(ws, reprocess, face_model=options.face_model)
         with ws.runs.track("manifest", parameters, execution_provider=provider) as run:
             summary = ManifestSummary(
                 run.run_id,
@@ -156,7 +175,13 @@ def run_manifest(
                 from tqdm import tqdm
 
                 listed = tqdm(files, desc="images", unit="img")
-            work = pending_work(ws, listed, settings=settings, options=options, summary=summary)
+            ws.images.forget_stages(
+                [r.image_id for r in redo], detector=options.detector, face_model=options.face_model
+            )
+            sources: dict[str, FileStat] = {}
+            work = pending_work(
+                ws, listed, settings=settings, options=options, summary=summary, redo=redo, sources=sources
+            )
             analyzer = ImageAnalyzer(
                 options, settings.models, ws.files_dir, settings.image_limits, providers=providers, backends=backends
             )
@@ -169,24 +194,70 @@ def run_manifest(
                     if isinstance(analysis, Rejection):
                         summary.rejected_new += ws.rejections.add(analysis, run_id=run.run_id)
                     else:
-                        record_analysis(writer, analysis, summary)
-            finish_manifest(ws, summary, options=options, limits=settings.image_limits)
+                        source = sources.pop(analysis.record.image_id, None)
+                        record_analysis(writer, analysis, summary, source=source)
+            finish_manifest(ws, summary, options=options, limits=settings.image_limits, recluster=recluster)
             summary.images_new = summary.images_total - images_before  # registered, not merely read
             run.log_many(summary.metrics())
     return summary
 
 
+def reprocess_images(ws: Workspace, names: Sequence[str], *, face_model: str) -> list[ImageRecord]:
+    """The registered images ``names`` (active tags or file names) stand for, each once.
+
+    Raises:
+        UnknownNameError: a name that is neither an active tag nor a registered file name.
+    """
+    if not names:
+        return []
+    assets = ws.assets.list()
+    image_ids: dict[str, None] = {}
+    for name in names:
+        if name in assets and assets[name].asset_type == "character" and assets[name].identity_id:
+            faces = ws.identities.get(name, face_model=face_model).face_ids
+            image_ids.update(dict.fromkeys(sorted(ws.faces.image_ids(faces))))
+        elif name in assets:
+            image_ids[assets[name].source_image_id] = None
+        else:
+            image_ids[ws.images.by_file(name).image_id] = None
+    return [ws.images.get(image_id) for image_id in image_ids]
+
+
 def pending_work(
-    ws: Workspace, files: Iterable[Path], *, settings: Settings, options: ManifestOptions, summary: ManifestSummary
+    ws: Workspace,
+    files: Iterable[Path],
+    *,
+    settings: Settings,
+    options: ManifestOptions,
+    summary: ManifestSummary,
+    redo: Sequence[ImageRecord] = (),
+    sources: dict[str, FileStat] | None = None,
 ) -> Iterator[ImageWork]:
     """Ingest files one by one as they are consumed; yield each image that still needs a stage.
 
+    A file whose path, size and mtime are those a run settled is skipped unread (one query for all of them).
     Bad files are recorded as rejections; a file byte-identical to one registered under another name is
-    rejected as a ``duplicate`` naming the original (its content is registered once).
+    rejected as a ``duplicate`` naming the original (its content is registered once). ``redo`` images come
+    first, with every stage, wherever their files are. ``sources`` receives the size and mtime of each yielded
+    image's file, to be written with its rows.
     """
     registered = ws.images.sources()
     done = ws.images.stages_done(detector=options.detector, face_model=options.face_model)
+    settled, settle = ws.sources.all(), ws.sources.settler(run_id=summary.run_id)
+    for record in redo:
+        done[record.image_id] = set(STAGES)
+        yield ImageWork(record, STAGES)
     for path in files:
+        stat = file_stat(path)
+        known = settled.get(storable(path))  # the key the registry stores (names need not be UTF-8)
+        if (
+            stat
+            and known
+            and known.stat == stat
+            and (known.rejection_code or set(STAGES) <= done.get(known.image_id, set()))
+        ):
+            summary.files_unchanged += 1
+            continue
         start = time.perf_counter()
         item = ingest_file(
             path, originals_dir=ws.files_dir / "originals", known=registered, limits=settings.image_limits
@@ -196,10 +267,14 @@ def pending_work(
             item = Rejection(path, "duplicate", f"same content as {registered[item.image_id]}", None, item.image_id)
         if isinstance(item, Rejection):
             summary.rejected_new += ws.rejections.add(item, run_id=summary.run_id)
+            if stat:
+                settle.add(path, stat, rejection_code=item.code)
             continue
         image_id = item.record.image_id if isinstance(item, LoadedImage) else item.image_id
         stages = tuple(s for s in STAGES if s not in done.get(image_id, ()))
         if not stages:
+            if stat:
+                settle.add(path, stat, image_id=image_id)
             continue
         if isinstance(item, LoadedImage):
             registered[image_id] = path
@@ -207,7 +282,10 @@ def pending_work(
         else:
             work = ImageWork(ws.images.get(image_id), stages)
         done[image_id] = set(STAGES)
+        if stat and sources is not None:
+            sources[image_id] = stat
         yield work
+    settle.flush()
 
 
 def _is_copy(path: Path, original: Path) -> bool:
@@ -216,28 +294,46 @@ def _is_copy(path: Path, original: Path) -> bool:
     return path.resolve() != original.resolve() and original.exists()
 
 
-def record_analysis(writer: ImageWriter, analysis: ImageAnalysis, summary: ManifestSummary) -> None:
-    """Add one image's stage seconds to the summary and queue its rows."""
+def record_analysis(
+    writer: ImageWriter, analysis: ImageAnalysis, summary: ManifestSummary, *, source: FileStat | None = None
+) -> None:
+    """Add one image's stage seconds to the summary and queue its rows (with its file's size and mtime)."""
     for stage, seconds in analysis.seconds.items():
         summary.seconds[stage] += seconds
     start = time.perf_counter()
-    writer.add(analysis)
+    writer.add(analysis, source=source)
     summary.seconds["register"] += time.perf_counter() - start
 
 
-def finish_manifest(ws: Workspace, summary: ManifestSummary, *, options: ManifestOptions, limits: ImageLimits) -> None:
+def finish_manifest(
+    ws: Workspace,
+    summary: ManifestSummary,
+    *,
+    options: ManifestOptions,
+    limits: ImageLimits,
+    recluster: bool = False,
+) -> None:
     """The whole-registry stages after the per-image ones: cluster, assets, contact sheet, counts.
 
-    One transaction: identities are deleted and rewritten, and assets must follow them.
+    One transaction: identities are brought up to date under the user's corrections (re-linked where new faces
+    land, or clustered again: ``refbench.pipelines.identities.update_identities``), and assets follow them.
     """
     with ws.transaction():
         start = time.perf_counter()
-        identities = build_identities(ws.faces.of(options.face_model), threshold=summary.threshold)
-        ws.identities.replace(options.face_model, identities, run_id=summary.run_id)
-        summary.identities = len(identities)
+        events = ws.curation.events()
+        summary.cluster_method = update_identities(
+            ws,
+            face_model=options.face_model,
+            threshold=summary.threshold,
+            run_id=summary.run_id,
+            events=events,
+            full=recluster,
+        )
+        summary.identities = ws.identities.count(options.face_model)
         summary.seconds["cluster"] += time.perf_counter() - start
         start = time.perf_counter()
         register_assets(ws, options=options)
+        apply_overrides(ws, replay(events))
         summary.assets_by_type = ws.assets.counts_by_type()
         summary.contact_sheet = write_contact_sheet(ws, run_id=summary.run_id)
         summary.seconds["assets"] += time.perf_counter() - start
@@ -284,27 +380,32 @@ def register_assets(ws: Workspace, *, options: ManifestOptions) -> None:
 
 
 def write_contact_sheet(ws: Workspace, *, run_id: str) -> Path:
-    """Contact sheet of every registered upload: number, file name, and the tags it became."""
+    """Contact sheet of every registered upload: number, file name, and the tags it became.
+
+    Only pages whose tiles changed (or whose file is missing) are drawn again: adding a photo to a registry of
+    thousands redraws its last page, not every page.
+    """
+    thumbs = ws.files_dir / THUMBNAILS
     items = [
         SheetItem(
-            _thumbnail_or_original(ws.files_dir, entry.record.stored_path, entry.record.image_id),
-            entry.record.file_name,
-            sheet_caption(entry.tags, entry.faces_of),
+            f"{thumbs}/{thumbnail_name(row.image_id)}",
+            row.file_name,
+            sheet_caption(row.tags.split(), row.faces_of.split()),
+            fallback=row.stored_path,
         )
-        for entry in ws.images.with_tags()
+        for row in ws.images.sheet_rows()
     ]
-    pages = contact_sheet_pages(items, ws.files_dir / "contact_sheet.png")
-    ws.artifacts.add(pages[:1], kind="contact_sheet", run_id=run_id)
-    ws.artifacts.add(pages[1:], kind="contact_sheet_page", run_id=run_id)
-    return pages[0]
+    pages = sheet_pages(items, ws.files_dir / "contact_sheet.png")
+    drawn = ws.artifacts.signatures()
+    for number, page in enumerate(pages):
+        if drawn.get(page.path) != page.signature or not page.path.is_file():
+            page.draw()
+            kind = "contact_sheet" if number == 0 else "contact_sheet_page"
+            ws.artifacts.record(page.path, kind=kind, run_id=run_id, signature=page.signature)
+    return pages[0].path
 
 
 def sheet_caption(tags: list[str], faces_of: list[str]) -> str:
     """What a photo became: its own assets, then the characters whose faces it shows (their asset is elsewhere)."""
     faces = f"face of {' '.join(faces_of)}" if faces_of else ""
     return " · ".join(part for part in (" ".join(tags), faces) if part) or "no asset"
-
-
-def _thumbnail_or_original(files_dir: Path, stored: Path, image_id: str) -> Path:
-    thumb = thumbnail_path(files_dir, image_id)
-    return thumb if thumb.is_file() else stored

@@ -285,6 +285,16 @@ def assemble_samples(folder: Path, *, cache_dir: Path) -> list[Path]:
     return paths
 
 
+# face_identities.csv is labelled by hand (it is not derived from the photos' origins), so it is only described
+_FACE_TRUTH_NOTE = (
+    "`face_identities.csv` (face-level ground truth of both folders, for `refbench identities study`): one row",
+    "per face the default model (insightface buffalo_s) finds, `file,x,y,identity` with (x, y) the centre of the",
+    "face box in pixels of the upright photo, so the labels hold for any face model (a face is matched by the box",
+    "that contains the point). Faces of the photos of `identities.csv` carry that person; every other face (group",
+    "photos, crowds) is a different person, named `<photo>_<NN>` (checked by eye: no one appears twice).",
+)
+
+
 def _write_sources(folder: Path) -> None:
     lines = ["# Sample photos and where they come from", "", "| file | origin | person | credit |", "|---|---|---|---|"]
     lines += [f"| {s.name} | `{s.origin}` | {s.identity or '—'} | {s.credit} |" for s in SAMPLES]
@@ -293,6 +303,7 @@ def _write_sources(folder: Path) -> None:
     lines += ["", "`library/` (whole-image assets of the asset-library dev set, labels in library.csv):", ""]
     lines += [f"- {s.name}: `{s.origin}` ({s.credit})" for s in LIBRARY]
     lines += logo_sources_lines()
+    lines += ["", *_FACE_TRUTH_NOTE]
     (folder / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 

@@ -21,10 +21,11 @@ from refbench.registry.brand import Brand
 from refbench.registry.calibrations import Calibrations, Evaluations
 from refbench.registry.clean import CleanReferences
 from refbench.registry.connection import TextScan, connect, count, find_text, transaction
+from refbench.registry.curation import CurationLog
 from refbench.registry.descriptions import Descriptions
 from refbench.registry.faces import Faces, Identities, Thresholds
 from refbench.registry.generations import ImageJobs
-from refbench.registry.images import Images, Objects, Rejections
+from refbench.registry.images import Images, Objects, Rejections, Sources
 from refbench.registry.library import Library
 from refbench.registry.plans import Plans
 from refbench.registry.runs import Metric, Run, Runs, TrackedRun
@@ -50,6 +51,7 @@ class Workspace:
         self._con, self.path, self.files_dir, self.read_only = con, path, files_dir, read_only
         self.images = Images(con)
         self.rejections = Rejections(con)
+        self.sources = Sources(con)
         self.objects = Objects(con)
         self.faces = Faces(con)
         self.identities = Identities(con)
@@ -66,6 +68,7 @@ class Workspace:
         self.brand = Brand(con)
         self.views = ViewSheets(con)
         self.image_jobs = ImageJobs(con)
+        self.curation = CurationLog(con)
 
     @classmethod
     @contextmanager

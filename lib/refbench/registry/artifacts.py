@@ -30,6 +30,19 @@ class Artifacts:
         """Record files of one kind written by a run."""
         insert_rows(self._con, "artifacts", [{"path": str(p), "kind": kind, "run_id": run_id} for p in paths])
 
+    def record(self, path: Path, *, kind: str, run_id: str | None, signature: str) -> None:
+        """Record a file a run (re)wrote, with a digest of what it shows."""
+        self._con.execute(
+            "INSERT INTO artifacts (path, kind, run_id, signature) VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE"
+            " SET run_id = excluded.run_id, signature = excluded.signature, created_at = now()",
+            [str(path), kind, run_id, signature],
+        )
+
+    def signatures(self) -> dict[Path, str]:
+        """Path → digest of every file recorded with one."""
+        rows = self._con.execute("SELECT path, signature FROM artifacts WHERE signature IS NOT NULL").fetchall()
+        return {Path(path): signature for path, signature in rows}
+
     def latest(self, kind: str) -> Path | None:
         """The newest file of a kind, or ``None``."""
         row = self._con.execute(

@@ -22,7 +22,7 @@ SELECT v.asset_id, v.tag, v.asset_type, v.name, v.crop_path, v.source_image_id, 
        v.identity_id, v.reverse_prompt, v.visual_description, v.suggested_name, v.suitability, v.source_image_file,
        v.source_image_path, i.width, i.height, d.class_name, d.confidence, d.bbox AS object_bbox,
        f.bbox AS face_bbox, f.width_frac, f.yaw, f.sharpness, f.exposure, f.quality_score AS face_quality,
-       f.det_score, idt.n_faces
+       f.det_score, idt.n_faces, v.named_by_user
 FROM v_assets v
 JOIN images i ON i.image_id = v.source_image_id
 LEFT JOIN detections d ON d.detection_id = v.detection_id
@@ -106,9 +106,52 @@ class Assets:
         return dict(rows)
 
     def counts_by_type(self) -> dict[str, int]:
-        """Active assets per type, by type name."""
-        return dict(
-            self._con.execute("SELECT asset_type, count(*) FROM assets WHERE active GROUP BY 1 ORDER BY 1").fetchall()
+        """Active assets per type (the user's type where given), by type name; excluded ones are not counted."""
+        return dict(self._con.execute("SELECT asset_type, count(*) FROM v_assets GROUP BY 1 ORDER BY 1").fetchall())
+
+    def apply_overrides(
+        self,
+        *,
+        names: dict[str, str],
+        types: dict[str, str],
+        excluded_tags: set[str] | frozenset[str],
+        excluded_images: set[str] | frozenset[str],
+    ) -> None:
+        """Rewrite the user's names, types and exclusions (by tag; images exclude every asset made from them)."""
+        self._con.execute("UPDATE assets SET user_name = NULL, user_type = NULL, excluded = FALSE")
+        for column, values in (("user_name", names), ("user_type", types)):
+            if values:
+                self._con.execute(
+                    f"UPDATE assets SET {column} = m.value FROM (SELECT unnest(?) AS tag, unnest(?) AS value) m"
+                    " WHERE assets.tag = m.tag",
+                    [list(values), list(values.values())],
+                )
+        if excluded_tags or excluded_images:
+            self._con.execute(
+                "UPDATE assets SET excluded = TRUE WHERE list_contains(?, tag) OR list_contains(?, source_image_id)",
+                [sorted(excluded_tags), sorted(excluded_images)],
+            )
+
+    def descriptions_of(self, tag: str) -> dict[str, object]:
+        """The description columns of the asset shown under ``tag`` (what ``describe`` may change)."""
+        cursor = self._con.execute(
+            "SELECT reverse_prompt, visual_description, suggested_name, suitability FROM v_assets WHERE tag = ?", [tag]
+        )
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row or (None,) * 4, strict=True))
+
+    def restore_descriptions(self, asset_id: str, columns: dict[str, object]) -> None:
+        """Put back description columns saved by ``descriptions_of`` (undoing a re-description)."""
+        self._con.execute(
+            "UPDATE assets SET reverse_prompt = ?, visual_description = ?, suggested_name = ?, suitability = ?"
+            " WHERE asset_id = ?",
+            [
+                columns.get("reverse_prompt"),
+                columns.get("visual_description"),
+                columns.get("suggested_name"),
+                columns.get("suitability"),
+                asset_id,
+            ],
         )
 
     def sync_characters(self, face_model: str) -> None:
@@ -190,6 +233,7 @@ def _asset(
         confidence=None if row["confidence"] is None else float(row["confidence"]),
         face=face,
         n_faces=int(row["n_faces"] or 0),
+        named_by_user=bool(row["named_by_user"]),
         scene_objects=scene_objects,
         scene_faces=scene_faces,
         full_body_path=full_body,

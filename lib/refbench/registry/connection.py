@@ -150,9 +150,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             raise StoreError(f"migration {version:04d}_{name} failed: {error}") from error
         applied.append(version)
     if applied:
-        # DuckDB 1.5.5 cannot replay a WAL that holds DDL with DEFAULT expressions ("GetDefaultDatabase with no
-        # default database set"): a process killed before the next checkpoint would leave an unopenable
-        # workspace. Checkpointing right after the schema changes keeps DDL out of the WAL.
+        # DuckDB 1.5.5 cannot replay a WAL that holds DDL with DEFAULT expressions (nextval() included:
+        # "GetDefaultDatabase with no default database set"): a process killed before the next checkpoint
+        # would leave an unopenable workspace. Checkpointing right after the schema changes keeps DDL out of the WAL.
         con.execute("CHECKPOINT")
     return applied
 
@@ -197,8 +197,10 @@ class Batch:
     not marked processed, so the next run redoes exactly them.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, size: int = 16) -> None:
-        self.con, self.size, self.pending = con, size, 0
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, *, size: int = 16, replace: frozenset[str] = frozenset()
+    ) -> None:
+        self.con, self.size, self.pending, self.replace = con, size, 0, replace
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
     def __enter__(self) -> Batch:
@@ -225,7 +227,7 @@ class Batch:
 
     def _write(self) -> None:
         for table, rows in self.rows.items():
-            insert_rows(self.con, table, rows)
+            insert_rows(self.con, table, rows, replace=table in self.replace)
         self.rows = {}
 
     def __exit__(self, exc_type: type | None, *_: object) -> None:
@@ -246,11 +248,14 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert dict rows (same keys each) into ``table``, ignoring rows whose key already exists.
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]], *, replace: bool = False
+) -> int:
+    """Insert dict rows (same keys each) into ``table``, ignoring rows whose key already exists (``replace``:
+    overwriting them).
 
     Returns:
-        The number of rows the table gained.
+        The number of rows written.
     """
     if not rows:
         return 0
@@ -258,10 +263,28 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[
     placeholders = "(" + ", ".join("?" * len(columns)) + ")"
     # One multi-row statement: DuckDB's executemany costs a statement per row.
     sql = (
-        f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * len(rows))}"
+        f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO {table} ({', '.join(columns)})"
+        f" VALUES {', '.join([placeholders] * len(rows))}"
         " RETURNING 1"
     )
     return len(con.execute(sql, [row[c] for row in rows for c in columns]).fetchall())
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, Sequence[Any]]) -> int:
+    """Insert column arrays (one per column, equal lengths) into ``table`` in one statement, through a DataFrame:
+    for the tens of thousands of rows a re-cluster writes, binding one parameter per value is the slow part."""
+    import pandas as pd
+
+    frame = pd.DataFrame(columns)
+    if frame.empty:
+        return 0
+    con.register("_refbench_rows", frame)
+    try:
+        names = ", ".join(columns)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _refbench_rows")
+    finally:
+        con.unregister("_refbench_rows")
+    return len(frame)
 
 
 def float_array(values: Sequence[float] | Any) -> str:

@@ -6,6 +6,7 @@ every read here returns them unpadded, float32, L2-normalized as they were writt
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from refbench.errors import OptionError, UnknownTagError
 from refbench.faces import l2_normalize
-from refbench.registry.connection import detections_from_columns, insert_rows, now
+from refbench.registry.connection import detections_from_columns, insert_frame, now
 from refbench.types import EMBEDDING_DIM, Detections, FaceQuality, FaceSet, Identity
 
 
@@ -109,6 +110,31 @@ class Faces:
         ).fetchone()
         return int(row[0])
 
+    def image_ids(self, face_ids: Collection[str]) -> set[str]:
+        """The images these faces were found in."""
+        rows = self._con.execute(
+            "SELECT DISTINCT image_id FROM faces WHERE list_contains(?, face_id)", [sorted(face_ids)]
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def counterparts(self, face_ids: Collection[str], *, face_model: str, min_iou: float = 0.5) -> dict[str, str]:
+        """Face id of another face model → the ``face_model`` face of the same image whose box overlaps it most
+        (IoU ≥ ``min_iou``): how corrections made with one face model reach another."""
+        if not face_ids:
+            return {}
+        rows = self._con.execute(
+            "WITH pairs AS (SELECT o.face_id AS other, f.face_id AS face,"
+            "  greatest(0, least(o.bbox[3], f.bbox[3]) - greatest(o.bbox[1], f.bbox[1]))"
+            "  * greatest(0, least(o.bbox[4], f.bbox[4]) - greatest(o.bbox[2], f.bbox[2])) AS inter,"
+            "  (o.bbox[3] - o.bbox[1]) * (o.bbox[4] - o.bbox[2]) + (f.bbox[3] - f.bbox[1]) * (f.bbox[4] - f.bbox[2])"
+            "  AS total FROM faces o JOIN faces f ON f.image_id = o.image_id AND f.face_model = ?"
+            "  WHERE o.face_model <> ? AND list_contains(?, o.face_id))"
+            " SELECT other, face FROM pairs WHERE inter >= ? * (total - inter)"
+            " QUALIFY row_number() OVER (PARTITION BY other ORDER BY inter / (total - inter) DESC) = 1",
+            [face_model, face_model, sorted(face_ids), min_iou],
+        ).fetchall()
+        return dict(rows)
+
     def largest_per_image(self, face_model: str) -> dict[str, str | None]:
         """Image file name → identity id of its largest ``face_model`` face (``None`` when unclustered)."""
         rows = self._con.execute(
@@ -132,26 +158,61 @@ class Identities:
             "DELETE FROM face_identity WHERE face_id IN (SELECT face_id FROM faces WHERE face_model = ?)", [face_model]
         )
         self._con.execute("DELETE FROM identities WHERE face_model = ?", [face_model])
-        insert_rows(
+        self._insert(identities, run_id=run_id)
+
+    def replace_some(self, face_model: str, tags: Collection[str], identities: list[Identity], *, run_id: str) -> None:
+        """Drop the identities ``tags`` of ``face_model`` and write ``identities`` in their place (a partial re-link;
+        call inside a transaction). The new identities' faces leave whatever identity they were in."""
+        removed = [f"{face_model}/{tag}" for tag in tags]
+        faces = [f for d in identities for f in d.face_ids]
+        self._con.execute(
+            "DELETE FROM face_identity WHERE list_contains(?, identity_id) OR list_contains(?, face_id)",
+            [removed, faces],
+        )
+        self._con.execute(
+            "DELETE FROM identities WHERE face_model = ? AND (list_contains(?, identity_id)"
+            " OR identity_id NOT IN (SELECT identity_id FROM face_identity))",  # and those whose faces were dropped
+            [face_model, removed],
+        )
+        self._insert(identities, run_id=run_id)
+
+    def _insert(self, identities: list[Identity], *, run_id: str) -> None:
+        insert_frame(
             self._con,
             "identities",
-            [
-                {
-                    "identity_id": d.identity_id,
-                    "face_model": d.face_model,
-                    "tag": d.tag,
-                    "threshold": d.threshold,
-                    "n_faces": d.n_faces,
-                    "best_face_id": d.best_face_id,
-                    "run_id": run_id,
-                }
-                for d in identities
-            ],
+            {
+                "identity_id": [d.identity_id for d in identities],
+                "face_model": [d.face_model for d in identities],
+                "tag": [d.tag for d in identities],
+                "threshold": [d.threshold for d in identities],
+                "n_faces": [d.n_faces for d in identities],
+                "best_face_id": [d.best_face_id for d in identities],
+                "run_id": [run_id] * len(identities),
+            },
         )
-        insert_rows(
+        insert_frame(
             self._con,
             "face_identity",
-            [{"face_id": f, "identity_id": d.identity_id} for d in identities for f in d.face_ids],
+            {
+                "face_id": [f for d in identities for f in d.face_ids],
+                "identity_id": [d.identity_id for d in identities for _ in d.face_ids],
+            },
+        )
+
+    def state(self, face_model: str) -> IdentityState | None:
+        """The clustering ``face_model``'s identities come from, if any was recorded."""
+        row = self._con.execute(
+            "SELECT threshold, curation_version, n_faces, method, run_id FROM identity_state WHERE face_model = ?",
+            [face_model],
+        ).fetchone()
+        return None if row is None else IdentityState(face_model, float(row[0]), *row[1:])
+
+    def set_state(self, state: IdentityState) -> None:
+        """Record the clustering ``state.face_model``'s identities now come from."""
+        self._con.execute(
+            "INSERT OR REPLACE INTO identity_state (face_model, threshold, curation_version, n_faces, method, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [state.face_model, state.threshold, state.curation_version, state.n_faces, state.method, state.run_id],
         )
 
     def list(self, face_model: str) -> list[Identity]:
@@ -163,6 +224,39 @@ class Identities:
             [face_model],
         ).fetchall()
         return [Identity(i, m, t, float(th), best, tuple(faces)) for i, m, t, th, best, faces in rows]
+
+    def get(self, tag: str, *, face_model: str) -> Identity:
+        """The identity ``tag`` of ``face_model`` with its member faces.
+
+        Raises:
+            UnknownTagError: ``face_model`` has no identity of that tag (the message suggests close ones).
+        """
+        found = [d for d in self.list(face_model) if d.tag == tag]
+        if not found:
+            raise UnknownTagError(tag, [d.tag for d in self.list(face_model)])
+        return found[0]
+
+    def active_face_model(self) -> str | None:
+        """The face model whose identities the active characters show (the latest manifest's), if any."""
+        row = self._con.execute(
+            "SELECT d.face_model FROM assets a JOIN identities d ON d.identity_id = a.identity_id"
+            " WHERE a.active AND a.asset_type = 'character' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def threshold(self, face_model: str) -> float | None:
+        """The threshold ``face_model``'s current identities were clustered with (``None``: never clustered)."""
+        row = self._con.execute("SELECT max(threshold) FROM identities WHERE face_model = ?", [face_model]).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def highest_tag_number(self) -> int:
+        """The highest ``CHAR_NN`` number ever handed out (identities, assets, split events): never reused."""
+        row = self._con.execute(
+            "SELECT max(TRY_CAST(regexp_extract(tag, '^CHAR_(\\d+)$', 1) AS INTEGER)) FROM ("
+            " SELECT tag FROM identities UNION ALL SELECT tag FROM assets"
+            " UNION ALL SELECT payload->>'new_tag' FROM curation_events WHERE kind = 'split')"
+        ).fetchone()
+        return int(row[0] or 0)
 
     def count(self, face_model: str) -> int:
         """Identities of ``face_model``."""
@@ -209,6 +303,23 @@ class Identities:
             identity: l2_normalize(embeddings[ids == identity].mean(axis=0, keepdims=True))[0]
             for identity in dict.fromkeys(ids.tolist())
         }
+
+
+@dataclass(frozen=True)
+class IdentityState:
+    """How a face model's identities were made: threshold, corrections (a version digest), faces, full or
+    incremental."""
+
+    face_model: str
+    threshold: float
+    curation_version: str
+    n_faces: int
+    method: str  # full | incremental
+    run_id: str | None = None
+
+    def allows_relink(self, *, threshold: float, curation_version: str) -> bool:
+        """Whether a run at ``threshold`` under ``curation_version`` may re-link only where new faces land."""
+        return abs(self.threshold - threshold) < 1e-6 and self.curation_version == curation_version
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,17 @@ embedding's zero-padding to ``FLOAT[512]`` happens here and nowhere else.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
 
 from refbench.errors import UnknownNameError
-from refbench.ingest import storable
-from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows
+from refbench.ingest import FileStat, storable
+from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows, transaction
 from refbench.types import (
     EMBEDDING_DIM,
     Detections,
@@ -76,6 +77,16 @@ def rejection_id(rejection: Rejection) -> str:
     """Stable key of a rejection: the same bad file rejected twice is one row."""
     key = f"{storable(rejection.source_path)}\0{rejection.content_sha256 or rejection.code}"
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SheetRow(NamedTuple):
+    """One contact-sheet tile as plain values (a NamedTuple: thousands are built per run)."""
+
+    image_id: str
+    file_name: str
+    stored_path: str
+    tags: str  # its own assets' tags, space-joined
+    faces_of: str  # characters whose faces it shows but whose asset is elsewhere, space-joined
 
 
 class Images:
@@ -145,13 +156,28 @@ class Images:
         """Every image in ingest order with the tags of the active assets made from it."""
         rows = self._con.execute(
             f"SELECT {_RECORD_COLUMNS}, coalesce((SELECT list(a.tag ORDER BY a.tag) FROM assets a"
-            " WHERE a.active AND a.source_image_id = i.image_id), []),"
+            " WHERE a.active AND NOT a.excluded AND a.source_image_id = i.image_id), []),"
             " coalesce((SELECT list(DISTINCT a.tag ORDER BY a.tag) FROM faces f"
             "  JOIN face_identity fi ON fi.face_id = f.face_id JOIN assets a ON a.identity_id = fi.identity_id"
-            "  WHERE f.image_id = i.image_id AND a.active AND a.source_image_id <> i.image_id), [])"
+            "  WHERE f.image_id = i.image_id AND a.active AND NOT a.excluded AND a.source_image_id <> i.image_id), [])"
             f" FROM images i ORDER BY {_INGEST_ORDER}"
         ).fetchall()
         return [ImageTags(_record(r[:10]), list(r[10]), list(r[11])) for r in rows]
+
+    def sheet_rows(self) -> list[SheetRow]:
+        """(image id, file name, stored path, tags of its own assets, tags of the characters whose faces it shows
+        but whose asset is elsewhere) of every image in ingest order, tags joined by spaces: what a contact sheet
+        shows, as plain values (one query, no record objects)."""
+        columns = self._con.execute(
+            "SELECT image_id, file_name, stored_path, coalesce((SELECT string_agg(a.tag, ' ' ORDER BY a.tag)"
+            " FROM assets a WHERE a.active AND NOT a.excluded AND a.source_image_id = i.image_id), '') AS tags,"
+            " coalesce((SELECT string_agg(DISTINCT a.tag, ' ' ORDER BY a.tag) FROM faces f"
+            "  JOIN face_identity fi ON fi.face_id = f.face_id JOIN assets a ON a.identity_id = fi.identity_id"
+            "  WHERE f.image_id = i.image_id AND a.active AND NOT a.excluded AND a.source_image_id <> i.image_id),"
+            " '') AS faces_of"
+            f" FROM images i ORDER BY {_INGEST_ORDER}"
+        ).fetchnumpy()
+        return [SheetRow(*row) for row in zip(*(columns[k].tolist() for k in SheetRow._fields), strict=True)]
 
     def scene_candidates(
         self,
@@ -190,9 +216,97 @@ class Images:
             DerivedFile(i, k, Path(p), tuple(float(v) for v in b) if b is not None else None) for i, k, p, b in rows
         ]
 
+    def forget_stages(self, image_ids: Sequence[str], *, detector: str, face_model: str) -> None:
+        """Drop what ``detector`` and ``face_model`` found in these images, so that the next run analyzes them
+        again (``manifest --reprocess``). Ids are derived from the image and the index, so faces found again
+        keep their ids, and the corrections that name them."""
+        ids = list(image_ids)
+        with transaction(self._con):
+            self._con.execute(
+                "DELETE FROM face_identity WHERE face_id IN"
+                " (SELECT face_id FROM faces WHERE list_contains(?, image_id) AND face_model = ?)",
+                [ids, face_model],
+            )
+            self._con.execute(
+                "DELETE FROM faces WHERE list_contains(?, image_id) AND face_model = ?", [ids, face_model]
+            )
+            self._con.execute(
+                "DELETE FROM detections WHERE list_contains(?, image_id) AND detector = ?", [ids, detector]
+            )
+            self._con.execute(
+                "DELETE FROM processed WHERE list_contains(?, image_id)"
+                " AND ((stage = 'objects' AND backend = ?) OR (stage = 'faces' AND backend = ?))",
+                [ids, detector, face_model],
+            )
+
     def writer(self, *, run_id: str, size: int = 16) -> ImageWriter:
         """A context manager that writes analyses in batches of ``size`` images (one transaction each)."""
         return ImageWriter(self._con, run_id=run_id, size=size)
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A file a run settled: its size and mtime then, and the image it holds or why it was refused."""
+
+    stat: FileStat
+    image_id: str | None
+    rejection_code: str | None
+
+
+def _source_row(path: Path, stat: FileStat, *, image_id: str | None, rejection_code: str | None, run_id: str) -> dict:
+    return {
+        "source_path": storable(path),
+        "n_bytes": stat.n_bytes,
+        "mtime_ns": stat.mtime_ns,
+        "image_id": image_id,
+        "rejection_code": rejection_code,
+        "run_id": run_id,
+    }
+
+
+class Sources:
+    """The ``sources`` table: which files were settled, so that a re-run skips them without reading them."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def all(self) -> dict[str, StoredSource]:
+        """Path → what was recorded of it (one query)."""
+        columns = self._con.execute(
+            "SELECT source_path, n_bytes, mtime_ns, image_id, rejection_code FROM sources"
+        ).fetchnumpy()
+        return {
+            path: StoredSource(FileStat(int(size), int(mtime)), image_id, code)
+            for path, size, mtime, image_id, code in zip(
+                *(columns[k].tolist() for k in ("source_path", "n_bytes", "mtime_ns", "image_id", "rejection_code")),
+                strict=True,
+            )
+        }
+
+    def settler(self, *, run_id: str, size: int = 256) -> SourceSettler:
+        """Records settled files (complete images, rejections) in batches of ``size``."""
+        return SourceSettler(self._con, run_id=run_id, size=size)
+
+
+class SourceSettler:
+    """Buffers settled files and writes them ``size`` at a time (a file that was not written yet is simply read
+    again by the next run)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: str, size: int) -> None:
+        self._con, self.run_id, self.size, self.rows = con, run_id, size, []
+
+    def add(
+        self, path: Path, stat: FileStat, *, image_id: str | None = None, rejection_code: str | None = None
+    ) -> None:
+        """Remember a settled file: an image already complete, or a rejection."""
+        self.rows.append(_source_row(path, stat, image_id=image_id, rejection_code=rejection_code, run_id=self.run_id))
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+        insert_rows(self._con, "sources", self.rows, replace=True)
+        self.rows = []
 
 
 class ImageWriter:
@@ -203,7 +317,7 @@ class ImageWriter:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, run_id: str, size: int) -> None:
-        self._batch, self.run_id = Batch(con, size=size), run_id
+        self._batch, self.run_id = Batch(con, size=size, replace=frozenset({"sources"})), run_id
 
     def __enter__(self) -> ImageWriter:
         self._batch.__enter__()
@@ -212,9 +326,15 @@ class ImageWriter:
     def __exit__(self, *exc: object) -> None:
         self._batch.__exit__(*exc)
 
-    def add(self, analysis: ImageAnalysis) -> None:
-        """Queue one image's rows; write and commit when the batch is full."""
+    def add(self, analysis: ImageAnalysis, *, source: FileStat | None = None) -> None:
+        """Queue one image's rows (and, with ``source``, its file's size and mtime, so that the next run skips it
+        unread); write and commit when the batch is full."""
         record, batch = analysis.record, self._batch
+        if source is not None:
+            row = _source_row(
+                record.source_path, source, image_id=record.image_id, rejection_code=None, run_id=self.run_id
+            )
+            batch.add("sources", [row])
         batch.add("images", [_image_row(record, self.run_id)])
         for stage, backend in analysis.ran.items():
             if stage == "objects":

@@ -15,7 +15,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from refbench.errors import UnknownTagError
 from refbench.library.documents import IndexRecord
 from refbench.library.efficientnet import ImageClass
 from refbench.library.search import LibraryEntry
@@ -119,15 +118,6 @@ class Library:
                 for d in declared
             ],
         )
-
-    def rename(self, tag: str, name: str) -> None:
-        """Give an active asset a name (what curation does before names are matched in prompts)."""
-        updated = self._con.execute(
-            "UPDATE assets SET name = ? WHERE tag = ? AND active RETURNING 1", [name, tag]
-        ).fetchall()
-        if not updated:
-            known = [r[0] for r in self._con.execute("SELECT tag FROM assets WHERE active").fetchall()]
-            raise UnknownTagError(tag, known)
 
     # --- per-asset index ----------------------------------------------------------------------------------
 

@@ -152,7 +152,8 @@ def _candidates(scene: SceneSpec, registry: AssetSet) -> tuple[list[tuple], list
         asset = assets[tag]
         rank, why = _shot_rank(scene.shot_type, asset, character_index.get(tag, 0))
         variant, path, note = _variant(scene.shot_type, asset, scene.views.get(tag))
-        reason = "; ".join(x for x in (why, f"role {role.value}", f"quality {_fmt(asset.quality)}", note) if x)
+        named = f"{asset.name!r}" if asset.named_by_user else ""
+        reason = "; ".join(x for x in (named, why, f"role {role.value}", f"quality {_fmt(asset.quality)}", note) if x)
         key = (tag not in scene.pins, rank, ROLE_PRIORITY[role], -(asset.quality or 0.0), tag)
         candidates.append(
             (
