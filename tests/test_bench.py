@@ -88,3 +88,15 @@ def test_gpu_bench_runs_as_is_and_reports_the_provider_in_use(tmp_path: Path, sa
     with read_workspace(settings) as ws:
         (run,) = ws.runs.list(kind="bench_gpu")
     assert run.execution_provider == "CPUExecutionProvider"
+
+
+def test_tree_memory_counts_worker_processes_at_the_same_moment() -> None:
+    import subprocess
+    import sys
+
+    from refbench.pipelines.bench_scale import TreeMemory
+
+    hold = "import numpy, time; a = numpy.ones(40_000_000); time.sleep(1.0)"  # 305 MB resident for a second
+    with TreeMemory(interval_s=0.05) as memory:
+        subprocess.run([sys.executable, "-c", hold], check=True)
+    assert memory.peak_mb > 300
