@@ -196,6 +196,8 @@ def test_reports_go_beside_the_workspace_unless_told(tmp_path: Path) -> None:
     assert elsewhere.reports == tmp_path / "elsewhere" / "reports"
     assert Settings(reports_dir=tmp_path / "r").reports == tmp_path / "r"
     assert Settings().reports == Settings().data_dir.parent / "reports"
+    named = Settings().for_database(Settings().database)  # `--db data/refbench.duckdb` is the default workspace
+    assert named.reports == Settings().data_dir.parent / "reports"
 
 
 def test_a_stale_running_run_is_marked_interrupted(settings: Settings) -> None:

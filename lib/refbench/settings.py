@@ -59,7 +59,10 @@ class Settings(BaseSettings):
         folder for the default workspace (the project's ``reports/``), ``<folder of db_path>/reports`` otherwise."""
         if self.reports_dir is not None:
             return self.reports_dir
-        return self.database.parent / "reports" if self.db_path else self.data_dir.parent / "reports"
+        default = self.data_dir / "refbench.duckdb"
+        if self.db_path is None or self.db_path.resolve() == default.resolve():  # `--db data/refbench.duckdb` too
+            return self.data_dir.parent / "reports"
+        return self.database.parent / "reports"
 
     @property
     def image_limits(self) -> ImageLimits:
