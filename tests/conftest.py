@@ -12,6 +12,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+from refbench.fakes.gemini import FakeGemini  # noqa: E402
+from refbench.generation.images import GeminiImageGenerator  # noqa: E402
+from refbench.google_api import GoogleApiSettings, make_client  # noqa: E402
 from refbench.pipelines.manifest import Backends, ManifestOptions, load_backends, run_manifest  # noqa: E402
 from refbench.registry import Workspace  # noqa: E402
 from refbench.settings import PROJECT_ROOT, Settings  # noqa: E402
@@ -43,6 +46,19 @@ def make_settings(root: Path) -> Settings:
     return Settings(data_dir=root, model_dir=MODELS, reports_dir=root / "reports")
 
 
+def private_copy(shared: Settings, target: Path) -> Settings:
+    """Settings of a new workspace in ``target`` holding a copy of ``shared``'s database (its files stay shared)."""
+    target.mkdir()
+    shutil.copy(shared.database, target / "refbench.duckdb")
+    return make_settings(target)
+
+
+def image_generator(fake: FakeGemini, *, key: str) -> GeminiImageGenerator:
+    """The real Gemini image generator (google-genai SDK over HTTP) pointed at a loopback fake, 2 attempts a call."""
+    client = make_client(mode="gemini", api_key=key, settings=GoogleApiSettings(base_url=fake.url, max_attempts=2))
+    return GeminiImageGenerator(client)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh, empty workspace for one test."""
@@ -66,10 +82,7 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path, 
 @pytest.fixture
 def demo_copy(demo_workspace: Settings, tmp_path: Path) -> Settings:
     """A private copy of the demo workspace's database, for tests that write to it."""
-    target = tmp_path / "demo"
-    target.mkdir()
-    shutil.copy(demo_workspace.database, target / "refbench.duckdb")
-    return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
+    return private_copy(demo_workspace, tmp_path / "demo")
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +106,7 @@ def turned_workspace(tmp_path_factory: pytest.TempPathFactory, samples_dir: Path
 @pytest.fixture
 def turned_copy(turned_workspace: Settings, tmp_path: Path) -> Settings:
     """A private copy of the turned workspace's database, for tests that write to it."""
-    target = tmp_path / "turned"
-    target.mkdir()
-    shutil.copy(turned_workspace.database, target / "refbench.duckdb")
-    return Settings(data_dir=target, model_dir=MODELS, reports_dir=target / "reports")
+    return private_copy(turned_workspace, tmp_path / "turned")
 
 
 def read_workspace(settings: Settings) -> Workspace:

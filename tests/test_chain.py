@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 from refbench.fakes.gemini import FakeGemini
-from refbench.generation.images import GeminiImageGenerator
-from refbench.google_api import GoogleApiSettings, make_client
 from refbench.pipelines.chain import run_chain
 from refbench.pipelines.common import resolve_threshold
 from refbench.settings import PROJECT_ROOT, Settings
 
-from tests.conftest import read_workspace
+from tests.conftest import image_generator, read_workspace
 
 PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
 KEY = "test-key-chain"
@@ -51,16 +49,14 @@ def fake() -> Iterator[FakeGemini]:
         yield server
 
 
-def generator_for(fake: FakeGemini) -> GeminiImageGenerator:
-    client = make_client(mode="gemini", api_key=KEY, settings=GoogleApiSettings(base_url=fake.url, max_attempts=2))
-    return GeminiImageGenerator(client)
-
-
 def test_each_step_references_the_previous_output_and_keeps_identity(
     turned_copy: Settings, scenes: Path, fake: FakeGemini
 ) -> None:
     made = run_chain(
-        turned_copy, scenes_file=scenes, generator=generator_for(fake), first_reference=PHOTOS / "obama_3.jpg"
+        turned_copy,
+        scenes_file=scenes,
+        generator=image_generator(fake, key=KEY),
+        first_reference=PHOTOS / "obama_3.jpg",
     )
     results = made.chain.results
     assert (made.job.status, made.chain.identity, [r.name for r in results]) == (
@@ -89,7 +85,10 @@ def test_each_step_references_the_previous_output_and_keeps_identity(
 def test_drift_is_retried_then_stops_the_chain(turned_copy: Settings, scenes: Path, fake: FakeGemini) -> None:
     fake.add_rule("stranger", match="raises the baton")  # step 2 draws someone else, every time
     made = run_chain(
-        turned_copy, scenes_file=scenes, generator=generator_for(fake), first_reference=PHOTOS / "obama_3.jpg"
+        turned_copy,
+        scenes_file=scenes,
+        generator=image_generator(fake, key=KEY),
+        first_reference=PHOTOS / "obama_3.jpg",
     )
     assert made.job.status == "stopped" and [len(r.attempts) for r in made.chain.results] == [1, 3]
     assert len(fake.requests) == 4 and "s03_applause" not in made.chain.outputs
@@ -103,7 +102,7 @@ def test_drift_can_continue_from_the_best_attempt(turned_copy: Settings, scenes:
     made = run_chain(
         turned_copy,
         scenes_file=scenes,
-        generator=generator_for(fake),
+        generator=image_generator(fake, key=KEY),
         first_reference=PHOTOS / "obama_3.jpg",
         on_drift="continue",
     )
@@ -111,7 +110,7 @@ def test_drift_can_continue_from_the_best_attempt(turned_copy: Settings, scenes:
 
 
 def test_a_chain_may_start_from_text(turned_copy: Settings, scenes: Path, fake: FakeGemini) -> None:
-    made = run_chain(turned_copy, scenes_file=scenes, generator=generator_for(fake))
+    made = run_chain(turned_copy, scenes_file=scenes, generator=image_generator(fake, key=KEY))
     first, second, _ = made.chain.results
     assert made.job.status == "ok" and made.chain.identity == "first output"
     assert first.references == () and json.loads(json.dumps(fake.requests[0].body))["contents"][0]["parts"][0]["text"]
@@ -150,7 +149,10 @@ def test_the_notebook_shows_the_stored_chain(turned_copy: Settings, scenes: Path
 
     fake.add_rule("stranger", times=1, match="raises the baton")  # one drifted attempt, then kept
     made = run_chain(
-        turned_copy, scenes_file=scenes, generator=generator_for(fake), first_reference=PHOTOS / "obama_3.jpg"
+        turned_copy,
+        scenes_file=scenes,
+        generator=image_generator(fake, key=KEY),
+        first_reference=PHOTOS / "obama_3.jpg",
     )
     output = tmp_path / "05.ipynb"
     notebook = PROJECT_ROOT / "notebooks" / "08_identity_pipeline.ipynb"

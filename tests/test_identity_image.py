@@ -15,15 +15,14 @@ from refbench.assets.crops import frame_face
 from refbench.errors import FaceImagesRefused
 from refbench.faces.quality import yaw_from_landmarks
 from refbench.fakes.gemini import FakeGemini
-from refbench.generation.images import GeminiImageGenerator, attempt_cost_usd
+from refbench.generation.images import attempt_cost_usd
 from refbench.generation.portrait import IdentityBrief
-from refbench.google_api import GoogleApiSettings, make_client
 from refbench.ingest import load_image_rgb
 from refbench.pipelines.common import resolve_threshold
 from refbench.pipelines.identity_image import run_identity_image
 from refbench.settings import PROJECT_ROOT, Settings
 
-from tests.conftest import read_workspace
+from tests.conftest import image_generator, read_workspace
 
 PHOTOS = PROJECT_ROOT / "data" / "samples" / "photos"
 KEY = "test-key-identity-image"
@@ -55,18 +54,13 @@ def fake() -> Iterator[FakeGemini]:
         yield server
 
 
-def generator_for(fake: FakeGemini) -> GeminiImageGenerator:
-    client = make_client(mode="gemini", api_key=KEY, settings=GoogleApiSettings(base_url=fake.url, max_attempts=2))
-    return GeminiImageGenerator(client)
-
-
 def parts(request) -> list[str]:
     """What a request carried, in order: "text" or "image" per part."""
     return ["text" if "text" in p else "image" for p in request.body["contents"][0]["parts"]]
 
 
 def test_identity_image_end_to_end(turned_copy: Settings, fake: FakeGemini) -> None:
-    made = run_identity_image(turned_copy, tag="CHAR_01", brief=BRIEF, generator=generator_for(fake))
+    made = run_identity_image(turned_copy, tag="CHAR_01", brief=BRIEF, generator=image_generator(fake, key=KEY))
     job = made.job
     assert (job.status, [s.name for s in job.steps]) == ("ok", ["generic", "portrait", "final"])
     assert [len(s.attempts) for s in job.steps] == [1, 1, 1]
@@ -99,7 +93,7 @@ def test_a_portrait_turned_away_from_the_generic_image_is_retried(
 ) -> None:
     fake.text_image = turned_stranger(backends)
     fake.add_rule("mirror", times=1, match="Portrait photograph")
-    made = run_identity_image(turned_copy, tag="CHAR_01", brief=BRIEF, generator=generator_for(fake))
+    made = run_identity_image(turned_copy, tag="CHAR_01", brief=BRIEF, generator=image_generator(fake, key=KEY))
     portrait = made.job.steps[1]
     first, second = portrait.attempts
     assert made.job.status == "ok" and portrait.status == "ok"
@@ -112,7 +106,9 @@ def test_a_portrait_turned_away_from_the_generic_image_is_retried(
 
 def test_two_face_images_are_refused_before_sending_unless_allowed(turned_copy: Settings, fake: FakeGemini) -> None:
     with pytest.raises(FaceImagesRefused, match="2 face-bearing images"):
-        run_identity_image(turned_copy, tag="CHAR_01", brief=BRIEF, generator=generator_for(fake), scene_image=True)
+        run_identity_image(
+            turned_copy, tag="CHAR_01", brief=BRIEF, generator=image_generator(fake, key=KEY), scene_image=True
+        )
     assert len(fake.requests) == 2  # generic and portrait; the final request never left
     with read_workspace(turned_copy) as ws:
         (refused,) = ws.image_jobs.list(kind="identity_image")
@@ -123,7 +119,12 @@ def test_two_face_images_are_refused_before_sending_unless_allowed(turned_copy: 
         "failed",
     )
     allowed = run_identity_image(
-        turned_copy, tag="CHAR_01", brief=BRIEF, generator=generator_for(fake), scene_image=True, allow_two_faces=True
+        turned_copy,
+        tag="CHAR_01",
+        brief=BRIEF,
+        generator=image_generator(fake, key=KEY),
+        scene_image=True,
+        allow_two_faces=True,
     )
     assert allowed.job.status == "ok" and parts(fake.requests[-1]) == ["text", "image", "image"]
     assert [(i["role"], i["has_face"]) for i in allowed.job.steps[2].references] == [

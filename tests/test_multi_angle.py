@@ -13,8 +13,7 @@ from refbench.clean import CleanResult
 from refbench.errors import OptionError
 from refbench.faces.pose import View
 from refbench.fakes.gemini import FakeGemini
-from refbench.generation.images import GeminiImageGenerator, attempt_cost_usd
-from refbench.google_api import GoogleApiSettings, make_client
+from refbench.generation.images import attempt_cost_usd
 from refbench.pipelines.clean import TierChoice, choose_tier, run_clean_sheets
 from refbench.pipelines.common import face_threshold
 from refbench.pipelines.multi_angle import multi_angle_sheets
@@ -22,7 +21,7 @@ from refbench.registry import Workspace
 from refbench.settings import Settings
 from refbench.types import Asset, FaceQuality
 
-from tests.conftest import read_workspace
+from tests.conftest import image_generator, read_workspace
 
 KEY = "test-key-multi-angle"
 ONE_ATTEMPT_USD = attempt_cost_usd("gemini-2.5-flash-image")
@@ -32,11 +31,6 @@ ONE_ATTEMPT_USD = attempt_cost_usd("gemini-2.5-flash-image")
 def fake() -> Iterator[FakeGemini]:
     with FakeGemini() as server:
         yield server
-
-
-def generator_for(fake: FakeGemini) -> GeminiImageGenerator:
-    client = make_client(mode="gemini", api_key=KEY, settings=GoogleApiSettings(base_url=fake.url, max_attempts=2))
-    return GeminiImageGenerator(client)
 
 
 def generate(settings: Settings, fake: FakeGemini, views: list[View]) -> list[CleanResult]:
@@ -50,7 +44,7 @@ def generate(settings: Settings, fake: FakeGemini, views: list[View]) -> list[Cl
             results = multi_angle_sheets(
                 ws,
                 [asset],
-                generator=generator_for(fake),
+                generator=image_generator(fake, key=KEY),
                 analyzer=analyzer,
                 threshold=face_threshold(ws, "insightface").value,
                 run_id=run.run_id,
