@@ -51,7 +51,7 @@ def frame_face(
 def save_crop(image_rgb: np.ndarray, xyxy: np.ndarray, path: Path, *, padding: float) -> Path:
     """Write the padded crop of ``xyxy`` from an RGB image (H, W, 3) to ``path`` (JPEG, q=95)."""
     left, top, right, bottom = padded_box(xyxy, padding=padding, resolution_wh=(image_rgb.shape[1], image_rgb.shape[0]))
-    return _save_atomically(Image.fromarray(image_rgb[top:bottom, left:right]), path, format="JPEG", quality=95)
+    return save_atomically(Image.fromarray(image_rgb[top:bottom, left:right]), path, format="JPEG", quality=95)
 
 
 def save_scaled(source: Path, path: Path, *, orientation: int, max_side: int = 1600) -> Path:
@@ -64,7 +64,7 @@ def save_scaled(source: Path, path: Path, *, orientation: int, max_side: int = 1
         image.draft("RGB", (max_side, max_side))
         turned = upright(image, orientation).convert("RGB")
     turned.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return _save_atomically(turned, path, format="JPEG", quality=92)
+    return save_atomically(turned, path, format="JPEG", quality=92)
 
 
 def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) -> Path:
@@ -74,15 +74,15 @@ def save_thumbnail(image_rgb: np.ndarray, path: Path, *, max_side: int = 256) ->
     small = cv2.resize(
         image_rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
-    return _save_atomically(Image.fromarray(small), path, format="JPEG", quality=88)
+    return save_atomically(Image.fromarray(small), path, format="JPEG", quality=88)
 
 
 def save_png(image_rgb: np.ndarray, path: Path) -> Path:
     """Write an RGB image (H, W, 3) as PNG atomically (zlib level 1: sheets and generated images are written once)."""
-    return _save_atomically(Image.fromarray(np.ascontiguousarray(image_rgb)), path, format="PNG", compress_level=1)
+    return save_atomically(Image.fromarray(np.ascontiguousarray(image_rgb)), path, format="PNG", compress_level=1)
 
 
-def _save_atomically(image: Image.Image, path: Path, **params: object) -> Path:
+def save_atomically(image: Image.Image, path: Path, **params: object) -> Path:
     """Write ``image`` to a temporary file beside ``path`` and rename it: a reader (or a run killed mid-write)
     never sees half a file under the final name."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def contact_sheet(
         for n, (text, fill) in enumerate([(t, "black") for t in title] + [(t, (90, 90, 90)) for t in subtitle]):
             draw.text((x + 4, y + tile + n * line), text, fill=fill, font=font)
     # zlib level 1: half the encoding time of the default 6 for an 8% larger file of photos.
-    return _save_atomically(sheet, path, format="PNG", compress_level=1)
+    return save_atomically(sheet, path, format="PNG", compress_level=1)
 
 
 def fit_lines(text: str, font: ImageFont.FreeTypeFont, *, width: int, max_lines: int) -> list[str]:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from refbench.library.asset_types import composite_on_white, shrink_nearest
 from refbench.types import Detections
 
 EVIDENCE_SIDE = 512
@@ -89,9 +90,9 @@ def measure(image_rgba: np.ndarray, *, text: Detections | None = None) -> LogoEv
     ``text`` holds its OCR lines (``None``: text not read), boxes in the pixels of ``image_rgba`` as given.
     """
     height, width = image_rgba.shape[:2]
-    small = _shrink_nearest(image_rgba, EVIDENCE_SIDE)
+    small = shrink_nearest(image_rgba, EVIDENCE_SIDE)
     alpha = small[:, :, 3] if small.shape[2] == 4 else np.full(small.shape[:2], 255, np.uint8)
-    rgb = _on_white(small)
+    rgb = composite_on_white(small)
     opaque = alpha >= 128
     text_area = None if text is None else float(min(1.0, text.area.sum() / (width * height))) if len(text) else 0.0
     return LogoEvidence(
@@ -104,21 +105,6 @@ def measure(image_rgba: np.ndarray, *, text: Detections | None = None) -> LogoEv
         text_area_frac=text_area,
         text=" ".join(str(t) for t in text.data.get("text", [])) if text is not None and len(text) else "",
     )
-
-
-def _shrink_nearest(image: np.ndarray, side: int) -> np.ndarray:
-    scale = side / max(image.shape[:2])
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
-
-
-def _on_white(image: np.ndarray) -> np.ndarray:
-    if image.shape[2] == 3:
-        return image
-    alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-    return (image[:, :, :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
 
 
 def _palette_top8(pixels: np.ndarray) -> float:
@@ -144,7 +130,7 @@ def _crisp_edges(rgb: np.ndarray) -> float:
 
 
 def _png_bits_per_pixel(rgb: np.ndarray) -> float:
-    small = _shrink_nearest(rgb, PNG_SIDE)
+    small = shrink_nearest(rgb, PNG_SIDE)
     buffer = io.BytesIO()
     Image.fromarray(small).save(buffer, format="PNG", compress_level=6)
     return 8.0 * len(buffer.getvalue()) / (small.shape[0] * small.shape[1])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from refbench.assets.crops import save_atomically
 from refbench.brand.artwork import Artwork
 from refbench.brand.composite import BLENDS, FittedLogo, composite
 from refbench.brand.placement import AUTO, CORNERS, Placement, choose_corner, corner_scores, margin_px
@@ -115,13 +114,4 @@ def save_image(image_rgb: np.ndarray, path: Path, *, icc_profile: bytes | None =
         params |= {"lossless": True}
     if icc_profile:
         params["icc_profile"] = icc_profile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)  # noqa: SIM115
-    try:
-        with handle:
-            Image.fromarray(image_rgb).save(handle, **params)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
+    return save_atomically(Image.fromarray(image_rgb), path, **params)

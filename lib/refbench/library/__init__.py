@@ -105,9 +105,3 @@ def create_text_embedder(name: str, *, model_dir: Path, providers: list[str] | N
     if name not in TEXT_EMBEDDERS:
         raise UnknownBackendError("text embedder", name, list(TEXT_EMBEDDERS))
     return TEXT_EMBEDDERS[name](model_dir, providers, None)
-
-
-def l2_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length, float32 (N, D); zero rows stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -196,7 +196,7 @@ def gather_evidence(
         embedder: an ``ImageEmbedder`` (quadrant similarity). faces: a ``FaceAnalyzer`` or ``None``.
         ocr: an OCR reader or ``None``. classes: ImageNet top classes already computed for the image.
     """
-    image_rgba = _at_most(image_rgba, EVIDENCE_MAX_SIDE)
+    image_rgba = shrink_nearest(image_rgba, EVIDENCE_MAX_SIDE)
     measures = image_measures(image_rgba)
     rgb = composite_on_white(image_rgba)
     found = faces.analyze(rgb) if faces is not None else None
@@ -215,7 +215,7 @@ def gather_evidence(
     )
 
 
-def _at_most(image: np.ndarray, side: int) -> np.ndarray:
+def shrink_nearest(image: np.ndarray, side: int) -> np.ndarray:
     """``image`` shrunk (nearest neighbour: no new colours) so that its long side is at most ``side``."""
     scale = side / max(image.shape[:2])
     if scale >= 1.0:

@@ -77,17 +77,14 @@ class AutoMatcher:
         hits = searcher.text_hits(prompt, k=1, types=PLACES)
         if not hits:
             return []
-        cosine = _cosine_of(hits[0].why)
-        if cosine is None or cosine < self.min_place_cosine:
+        cosine = hits[0].text_cosine
+        if cosine is None or round(cosine, 2) < self.min_place_cosine:  # the figure "why" shows
             return []
         return [
-            AutoPlacement(hits[0].tag, "background", cosine, f"place described in the prompt ({hits[0].why})", 10**6)
+            AutoPlacement(
+                hits[0].tag, "background", round(cosine, 2), f"place described in the prompt ({hits[0].why})", 10**6
+            )
         ]
-
-
-def _cosine_of(why: str) -> float | None:
-    found = re.search(r"text cosine (-?\d+\.\d+)", why)
-    return float(found.group(1)) if found else None
 
 
 def _named_tags(prompt: str, assets: AssetSet) -> list[AutoPlacement]:

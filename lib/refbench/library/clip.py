@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from refbench.errors import ModelUnavailableError
-from refbench.library import l2_rows
+from refbench.faces import l2_normalize
 from refbench.runtime import resolve_providers, session_options
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -96,7 +96,7 @@ class OnnxClip:
                 for im in images_rgb
             ]
         )
-        return l2_rows(self.image.run(None, {self.image.get_inputs()[0].name: batch})[0])
+        return l2_normalize(self.image.run(None, {self.image.get_inputs()[0].name: batch})[0])
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, D) float32, L2-normalised, in the images' space."""
@@ -106,7 +106,7 @@ class OnnxClip:
         feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64)}
         if "attention_mask" in self._text_inputs:
             feeds["attention_mask"] = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        return l2_rows(self.text.run(None, feeds)[0])
+        return l2_normalize(self.text.run(None, feeds)[0])
 
 
 class OpenClip:
@@ -144,11 +144,11 @@ class OpenClip:
 
         with torch.no_grad():
             batch = torch.stack([self.preprocess(Image.fromarray(im)) for im in images_rgb])
-            return l2_rows(self.model.encode_image(batch).float().numpy())
+            return l2_normalize(self.model.encode_image(batch).float().numpy())
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(N, D) float32, L2-normalised, in the images' space."""
         import torch
 
         with torch.no_grad():
-            return l2_rows(self.model.encode_text(self.tokenizer(list(texts))).float().numpy())
+            return l2_normalize(self.model.encode_text(self.tokenizer(list(texts))).float().numpy())

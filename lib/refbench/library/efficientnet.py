@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from refbench.library import l2_rows
+from refbench.faces import l2_normalize
 from refbench.provision.weights import model_path
 from refbench.runtime import resolve_providers, session_options
 
@@ -64,7 +64,7 @@ class EfficientNetEmbedder:
         features, probabilities = [], []
         for start in range(0, len(images_rgb), self.batch_size):
             pooled, logits = self.session.run(None, {"image": preprocess(images_rgb[start : start + self.batch_size])})
-            features.append(l2_rows(pooled))
+            features.append(l2_normalize(pooled))
             probabilities.append(_softmax(logits))
         if not features:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, len(self.labels)), np.float32)

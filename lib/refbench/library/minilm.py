@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refbench.library import l2_rows
+from refbench.faces import l2_normalize
 from refbench.provision.weights import model_path
 from refbench.runtime import resolve_providers, session_options
 
@@ -54,4 +54,4 @@ class MiniLMEmbedder:
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
         weights = mask[:, :, None].astype(np.float32)
-        return l2_rows((tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+        return l2_normalize((tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))

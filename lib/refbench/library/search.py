@@ -8,13 +8,13 @@ models a query needs (settings in the constructor, the query in the call). Every
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from refbench.errors import OptionError, UnknownTagError
-from refbench.faces import FaceAnalyzer
-from refbench.library import ImageEmbedder, TextEmbedder, l2_rows
+from refbench.faces import FaceAnalyzer, l2_normalize
+from refbench.library import ImageEmbedder, TextEmbedder
 from refbench.library.index import DEFAULT_CROSSOVER, ExactIndex, VectorIndex, build_index
 from refbench.library.keywords import KeywordIndex
 
@@ -89,6 +89,7 @@ class SearchHit:
     source_image_file: str
     crop_path: str
     why: str
+    text_cosine: float | None = None  # the dense text match behind "text cosine" in ``why`` (text queries only)
 
     def to_json(self) -> dict:
         """The ``--json`` object."""
@@ -195,7 +196,8 @@ class LibrarySearcher:
                 why.append(f"keywords {', '.join(matched)}{where} (BM25 {bm25[row]:.2f})")
             if row in clip_scores:
                 why.append(f"CLIP text-image {clip_scores[row]:.2f}")
-            hits.append(_hit(entry, fused[row], "; ".join(w for w in why if w)))
+            hit = _hit(entry, fused[row], "; ".join(w for w in why if w))
+            hits.append(replace(hit, text_cosine=cosine.get(row)))
         return hits
 
     def image_hits(self, image_rgb: np.ndarray, *, k: int, types: Sequence[str] = ()) -> list[SearchHit]:
@@ -256,8 +258,8 @@ class LibrarySearcher:
         if not tags:
             raise OptionError("recommendations need at least one selected tag")
         rows = [self.index.row(t) for t in tags]
-        visual = l2_rows(self.index.visual[rows].mean(axis=0, keepdims=True))[0]
-        colour = l2_rows(self.index.colour[rows].mean(axis=0, keepdims=True))[0]
+        visual = l2_normalize(self.index.visual[rows].mean(axis=0, keepdims=True))[0]
+        colour = l2_normalize(self.index.colour[rows].mean(axis=0, keepdims=True))[0]
         visual_scores = ExactIndex(self.index.visual).scores(visual)
         colour_scores = ExactIndex(self.index.colour).scores(colour)
         scores = STYLE_VISUAL_WEIGHT * visual_scores + (1 - STYLE_VISUAL_WEIGHT) * colour_scores
@@ -291,7 +293,4 @@ def _fuse_hits(parts: list[list[SearchHit]], *, k: int) -> list[SearchHit]:
     order = {tag: i for i, tag in enumerate(by_tag)}
     fused = reciprocal_rank_fusion([[order[h.tag] for h in hits] for hits in parts])
     ranked = sorted(by_tag, key=lambda tag: -fused[order[tag]])[:k]
-    return [
-        SearchHit(**{**by_tag[t][0].__dict__, "score": fused[order[t]], "why": "; ".join(h.why for h in by_tag[t])})
-        for t in ranked
-    ]
+    return [replace(by_tag[t][0], score=fused[order[t]], why="; ".join(h.why for h in by_tag[t])) for t in ranked]

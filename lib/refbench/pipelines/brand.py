@@ -7,7 +7,6 @@ id) and records each overlay as an ``overlay`` run.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tempfile
@@ -27,6 +26,7 @@ from refbench.faces import create_face_analyzer
 from refbench.ingest import load_image_rgb
 from refbench.ingest.imaging import read_file
 from refbench.library.images import as_rgb, load_rgba
+from refbench.provision.weights import file_sha256
 from refbench.registry import Workspace
 from refbench.registry.brand import OverlayRecord, StoredLogo
 from refbench.settings import Settings
@@ -61,7 +61,7 @@ def judge_logos(settings: Settings, *, tags: list[str] | None = None, ocr: bool 
             summary = LogoRun(run.run_id)
             for asset in chosen:
                 try:
-                    content = _sha256(asset.crop_path)
+                    content = file_sha256(asset.crop_path)
                     image = load_rgba(asset.crop_path, limits=settings.image_limits)
                 except (OSError, ImageRejected) as error:
                     summary.skipped[asset.tag] = str(error)
@@ -320,8 +320,3 @@ def _icc_profile(path: Path, settings: Settings) -> bytes | None:
             return image.info.get("icc_profile")
     except Exception:  # noqa: BLE001 - the decoder already accepted the file; a missing profile is no error
         return None
-
-
-def _sha256(path: Path) -> str:
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

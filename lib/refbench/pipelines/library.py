@@ -8,7 +8,6 @@ skipped with its reason; the run goes on.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ import numpy as np
 from refbench.assets import TagCounter
 from refbench.errors import ImageRejected, OptionError
 from refbench.faces import FaceAnalyzer, create_face_analyzer
-from refbench.ingest import Known, LoadedImage, ingest_file
+from refbench.ingest import Known, LoadedImage, ingest_file, load_image_rgb
 from refbench.library import (
     DECLARED_ID_PREFIX,
     DEFAULT_IMAGE_EMBEDDER,
@@ -40,6 +39,7 @@ from refbench.library.index import DEFAULT_CROSSOVER
 from refbench.library.ocr import RapidOcrReader, create_ocr_reader
 from refbench.library.search import LibraryIndex, LibrarySearcher, SearchHit
 from refbench.pipelines.common import face_threshold
+from refbench.provision.weights import file_sha256
 from refbench.registry import Workspace
 from refbench.registry.library import DeclaredAsset
 from refbench.settings import Settings
@@ -198,7 +198,7 @@ def index_workspace(
     pending = []
     for asset in ws.assets.list():
         try:
-            content = _sha256(asset.crop_path)
+            content = file_sha256(asset.crop_path)
         except OSError as error:
             summary.skipped[asset.tag] = f"crop unreadable: {error.strerror or error}"
             continue
@@ -231,7 +231,7 @@ def index_asset(
 ) -> IndexRecord | None:
     """Embed, read and describe one asset's crop; ``None`` (and a skip reason) when the crop cannot be read."""
     try:
-        image = as_rgb(load_rgba(asset.crop_path, limits=settings.image_limits))
+        image = load_image_rgb(asset.crop_path, limits=settings.image_limits)
     except ImageRejected as rejected:
         summary.skipped[asset.tag] = f"{rejected.code}: {rejected.reason}"
         return None
@@ -285,7 +285,7 @@ def hash_images(
         if record.image_id in done:
             continue
         try:
-            image = as_rgb(load_rgba(record.stored_path, limits=settings.image_limits))
+            image = load_image_rgb(record.stored_path, limits=settings.image_limits)
         except ImageRejected as rejected:
             summary.skipped[record.file_name] = f"{rejected.code}: {rejected.reason}"
             continue
@@ -315,11 +315,6 @@ def link_near_duplicates(
     found = rule.find(hash_bits(images.phashes), images.visual, new=new)
     links = [(images.image_ids[d.index], images.image_ids[d.of], d.distance, d.method) for d in found]
     summary.near_duplicates += ws.library.link_duplicates(links, run_id=summary.run_id)
-
-
-def _sha256(path: Path) -> str:
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # --- declared assets -----------------------------------------------------------------------------------------
@@ -515,7 +510,7 @@ def search(
         UnknownTagError: ``like`` is not an indexed tag.
     """
     settings = settings or Settings()
-    image_rgb = as_rgb(load_rgba(image, limits=settings.image_limits)) if image is not None else None
+    image_rgb = load_image_rgb(image, limits=settings.image_limits) if image is not None else None
     searcher = open_searcher(settings, options=options)
     return searcher.search(text=text, image_rgb=image_rgb, like=like, k=k, types=types)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from refbench.library import l2_rows
-from refbench.library.images import as_rgb, load_rgba
+from refbench.faces import l2_normalize
+from refbench.ingest import load_image_rgb
 from refbench.library.index import ExactIndex, HnswIndex, top_k
 from refbench.library.search import LibraryEntry, LibraryIndex, LibrarySearcher
 from refbench.pipelines.library import LibraryModels, LibraryOptions, load_library_models, run_index
@@ -50,7 +50,7 @@ def synthetic_library(base: np.ndarray, n: int, *, noise: float = 0.02, seed: in
     """(n, D) unit vectors: rows of ``base`` repeated with Gaussian noise of ``noise`` per dimension."""
     rng = np.random.default_rng(seed)
     rows = base[rng.integers(0, len(base), n)]
-    return l2_rows(rows + rng.normal(0.0, noise, rows.shape).astype(np.float32))
+    return l2_normalize(rows + rng.normal(0.0, noise, rows.shape).astype(np.float32))
 
 
 def _ms(samples: list[float]) -> tuple[float, float]:
@@ -161,7 +161,7 @@ def library_images(samples: Path) -> np.ndarray:
     """Embeddings of every sample photo and library image (the base of the synthetic libraries)."""
     models = load_library_models(LibraryOptions(ocr=False), Settings())
     paths = sorted((samples / "photos").iterdir()) + sorted((samples / "library").iterdir())
-    return models.image.embed_images([as_rgb(load_rgba(p)) for p in paths])
+    return models.image.embed_images([load_image_rgb(p) for p in paths])
 
 
 def run_library_benchmark(

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 from refbench.describe.local import LocalDescriber
-from refbench.faces import largest_face
+from refbench.faces import l2_normalize, largest_face
 from refbench.identity import DEFAULT_THRESHOLDS
-from refbench.library import l2_rows
+from refbench.ingest import load_image_rgb
 from refbench.library.evaluation import (
     VARIANTS,
     make_variant,
@@ -33,7 +33,7 @@ from refbench.library.evaluation import (
     sweep,
 )
 from refbench.library.hashes import DEFAULT_MAX_PHASH_BITS, DEFAULT_MIN_COSINE, hamming, hash_bits, perceptual_hashes
-from refbench.library.images import as_rgb, load_rgba
+from refbench.library.images import load_rgba
 from refbench.library.search import LibraryEntry, LibraryIndex, LibrarySearcher
 from refbench.pipelines.curation import rename_asset
 from refbench.pipelines.describe import describe_assets
@@ -178,7 +178,7 @@ def measure_identity(evaluation: LibraryEvaluation, samples: Path, models: Libra
     labels = {r["file"]: r["identity"] for r in csv.DictReader((samples / "identities.csv").open())}
     faces = {}
     for file in labels:
-        found = largest_face(models.faces.analyze(as_rgb(load_rgba(samples / "photos" / file))))
+        found = largest_face(models.faces.analyze(load_image_rgb(samples / "photos" / file)))
         if len(found):
             faces[file] = found.data["embedding"][0]
     people = defaultdict(list)
@@ -191,7 +191,7 @@ def measure_identity(evaluation: LibraryEvaluation, samples: Path, models: Libra
             for p, files in people.items()
             if any(f != file for f in files)
         }
-        hits = _identity_searcher(gallery, models).identity_hits(as_rgb(load_rgba(samples / "photos" / file)))
+        hits = _identity_searcher(gallery, models).identity_hits(load_image_rgb(samples / "photos" / file))
         got, cosine = (hits[0].tag, hits[0].score) if hits else ("", 0.0)
         if person in gallery:
             evaluation.identity.append((file, person, got, cosine))
@@ -200,7 +200,7 @@ def measure_identity(evaluation: LibraryEvaluation, samples: Path, models: Libra
     gallery = {p: np.mean([faces[f] for f in files], axis=0) for p, files in people.items()}
     searcher = _identity_searcher(gallery, models)
     for file in sorted((samples / "distractors").iterdir()):
-        for face in models.faces.analyze(as_rgb(load_rgba(file))).data.get("embedding", []):
+        for face in models.faces.analyze(load_image_rgb(file)).data.get("embedding", []):
             cosines = {p: float(v[: len(face)] @ face / np.linalg.norm(v)) for p, v in gallery.items()}
             best = max(cosines, key=cosines.get)
             evaluation.rejections.append(
@@ -212,7 +212,7 @@ def _identity_searcher(gallery: dict[str, np.ndarray], models: LibraryModels) ->
     tags = sorted(gallery)
     entries = [LibraryEntry(t, "character", t, "", "", t) for t in tags]
     zeros = np.zeros((len(tags), 1), np.float32)
-    centroids = {t: l2_rows(gallery[t][None])[0] for t in tags}
+    centroids = {t: l2_normalize(gallery[t][None])[0] for t in tags}
     index = LibraryIndex(
         entries, zeros, zeros, zeros, identities=centroids, face_threshold=DEFAULT_THRESHOLDS[models.face_model]
     )
@@ -224,7 +224,7 @@ def measure_duplicates(evaluation: LibraryEvaluation, samples: Path, rows: list[
     paths = sorted((samples / "photos").iterdir()) + [
         samples / r["path"] for r in rows if r["path"].startswith("library/")
     ]
-    originals = [as_rgb(load_rgba(p)) for p in paths]
+    originals = [load_image_rgb(p) for p in paths]
     images, source, kind = list(originals), list(range(len(originals))), ["original"] * len(originals)
     for i, image in enumerate(originals):
         for variant in VARIANTS:
