@@ -7,7 +7,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,50 +37,6 @@ class Known:
 
 
 @dataclass(frozen=True)
-class FolderScan:
-    """What a folder holds: candidate files (sorted) and what was skipped, each with a reason."""
-
-    files: list[Path]
-    skipped: list[Rejection]
-
-
-def scan_folder(folder: Path) -> FolderScan:
-    """Every non-hidden file under ``folder``; unreadable sub-folders and special files (pipes, sockets,
-    devices — never opened, a pipe would block) are reported, not silently dropped.
-
-    Raises:
-        InputNotFound: ``folder`` is not a folder.
-    """
-    if not folder.is_dir():
-        raise InputNotFound(f"{folder} is not a folder")
-    files: list[Path] = []
-    skipped: list[Rejection] = []
-
-    def unreadable(error: OSError) -> None:
-        reason = f"cannot list the folder: {error.strerror or error}"
-        skipped.append(Rejection(Path(error.filename or folder), "unreadable_folder", reason, None, None))
-
-    for root, folders, names in os.walk(folder, onerror=unreadable):
-        folders[:] = sorted(d for d in folders if not d.startswith("."))
-        for name in names:
-            if name.startswith("."):
-                continue
-            path = Path(root) / name
-            try:
-                mode = path.stat().st_mode  # follows symlinks
-            except OSError:
-                files.append(path)  # a broken link: reading it says why
-                continue
-            if stat.S_ISREG(mode):
-                files.append(path)
-            else:
-                skipped.append(
-                    Rejection(path, "not_a_file", "not a regular file (a pipe, socket or device)", None, None)
-                )
-    return FolderScan(sorted(files), skipped)
-
-
-@dataclass(frozen=True)
 class FileStat:
     """What says a file is unchanged without reading it: its size and modification time."""
 
@@ -95,6 +51,54 @@ def file_stat(path: Path) -> FileStat | None:
     except OSError:
         return None
     return FileStat(info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What a folder holds: candidate files (sorted), the size and mtime of each that could be stat'ed (what a
+    re-run compares without reading the file), and what was skipped, each with a reason."""
+
+    files: list[Path]
+    skipped: list[Rejection]
+    stats: dict[Path, FileStat] = field(default_factory=dict)
+
+
+def scan_folder(folder: Path) -> FolderScan:
+    """Every non-hidden file under ``folder``; unreadable sub-folders and special files (pipes, sockets,
+    devices — never opened, a pipe would block) are reported, not silently dropped.
+
+    Raises:
+        InputNotFound: ``folder`` is not a folder.
+    """
+    if not folder.is_dir():
+        raise InputNotFound(f"{folder} is not a folder")
+    files: list[Path] = []
+    skipped: list[Rejection] = []
+    stats: dict[Path, FileStat] = {}
+
+    def unreadable(error: OSError) -> None:
+        reason = f"cannot list the folder: {error.strerror or error}"
+        skipped.append(Rejection(Path(error.filename or folder), "unreadable_folder", reason, None, None))
+
+    for root, folders, names in os.walk(folder, onerror=unreadable):
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            try:
+                info = path.stat()  # follows symlinks
+            except OSError:
+                files.append(path)  # a broken link: reading it says why
+                continue
+            if stat.S_ISREG(info.st_mode):
+                files.append(path)
+                stats[path] = FileStat(info.st_size, info.st_mtime_ns)
+            else:
+                skipped.append(
+                    Rejection(path, "not_a_file", "not a regular file (a pipe, socket or device)", None, None)
+                )
+    return FolderScan(sorted(files), skipped, stats)
 
 
 def list_files(folder: Path) -> list[Path]:
@@ -181,11 +185,6 @@ def ingest_file(
         len(data),
     )
     return LoadedImage(record, decoded.image_rgb)
-
-
-def reload_image(record: ImageRecord, *, limits: ImageLimits) -> LoadedImage:
-    """Decode an already-registered image again from its read-only workspace copy."""
-    return LoadedImage(record, load_image_rgb(record.stored_path, limits=limits))
 
 
 def load_image_rgb(path: Path, *, limits: ImageLimits = ImageLimits()) -> np.ndarray:  # noqa: B008 - frozen value

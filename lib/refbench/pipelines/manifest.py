@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +32,6 @@ from refbench.ingest import (
     FileStat,
     Known,
     LoadedImage,
-    file_stat,
     ingest_file,
     load_image_rgb,
     printable,
@@ -180,7 +179,14 @@ def run_manifest(
             )
             sources: dict[str, FileStat] = {}
             work = pending_work(
-                ws, listed, settings=settings, options=options, summary=summary, redo=redo, sources=sources
+                ws,
+                listed,
+                settings=settings,
+                options=options,
+                summary=summary,
+                stats=scan.stats,
+                redo=redo,
+                sources=sources,
             )
             analyzer = ImageAnalyzer(
                 options, settings.models, ws.files_dir, settings.image_limits, providers=providers, backends=backends
@@ -230,6 +236,7 @@ def pending_work(
     settings: Settings,
     options: ManifestOptions,
     summary: ManifestSummary,
+    stats: Mapping[Path, FileStat],
     redo: Sequence[ImageRecord] = (),
     sources: dict[str, FileStat] | None = None,
 ) -> Iterator[ImageWork]:
@@ -238,7 +245,8 @@ def pending_work(
     A file whose path, size and mtime are those a run settled is skipped unread (one query for all of them).
     Bad files are recorded as rejections; a file byte-identical to one registered under another name is
     rejected as a ``duplicate`` naming the original (its content is registered once). ``redo`` images come
-    first, with every stage, wherever their files are. ``sources`` receives the size and mtime of each yielded
+    first, with every stage, wherever their files are. ``stats``: the size and mtime of each file as the folder
+    scan saw them (``refbench.ingest.FolderScan``). ``sources`` receives the size and mtime of each yielded
     image's file, to be written with its rows.
     """
     registered = ws.images.sources()
@@ -248,7 +256,7 @@ def pending_work(
         done[record.image_id] = set(STAGES)
         yield ImageWork(record, STAGES)
     for path in files:
-        stat = file_stat(path)
+        stat = stats.get(path)
         known = settled.get(storable(path))  # the key the registry stores (names need not be UTF-8)
         if (
             stat
