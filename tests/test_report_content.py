@@ -48,17 +48,19 @@ def test_sheet_caption(tags: list[str], faces_of: list[str], caption: str) -> No
 
 def test_a_portrait_of_a_character_shown_elsewhere_is_no_longer_no_asset(demo_workspace: Settings) -> None:
     reader = WorkspaceReader(demo_workspace.database)
-    images = {e.record.file_name: e for e in reader.read(lambda ws: ws.images.with_tags())}
+    images = {row.file_name: row for row in reader.read(lambda ws: ws.images.sheet_rows())}
     assets = reader.read(lambda ws: ws.assets.list())
     obama = next(a.tag for a in assets.of_type("character") if a.source_image_file == images_of(images, "obama"))
     for name in ("obama_2.jpg", "obama_3.jpg", "obama_4.jpg"):
-        assert obama in images[name].faces_of, (name, images[name])
-    assert obama not in images[images_of(images, "obama")].faces_of  # its own photo lists it as its asset
+        assert obama in images[name].faces_of.split(), (name, images[name])
+    assert obama not in images[images_of(images, "obama")].faces_of.split()  # its own photo lists it as its asset
 
 
 def images_of(images: dict, person: str) -> str:
     """The photo of ``person`` that became the character asset (the one whose tags hold a CHAR)."""
-    return next(n for n, e in images.items() if n.startswith(person) and any(t.startswith("CHAR") for t in e.tags))
+    return next(
+        n for n, e in images.items() if n.startswith(person) and any(t.startswith("CHAR") for t in e.tags.split())
+    )
 
 
 def test_identities_are_one_figure_and_assets_carry_thumbnails(demo_workspace: Settings) -> None:

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from refbench.registry.connection import insert_rows
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One file a run wrote."""
-
-    path: Path
-    kind: str  # contact_sheet | contact_sheet_page | calibration_plot | report_notebook | report_html | ...
-    run_id: str | None
 
 
 class Artifacts:
@@ -49,12 +39,3 @@ class Artifacts:
             "SELECT path FROM artifacts WHERE kind = ? ORDER BY created_at DESC LIMIT 1", [kind]
         ).fetchone()
         return None if row is None else Path(row[0])
-
-    def list(self, *, run_id: str | None = None, kind: str | None = None) -> list[Artifact]:
-        """Recorded files (of one run and/or kind), oldest first."""
-        rows = self._con.execute(
-            "SELECT path, kind, run_id FROM artifacts WHERE (? IS NULL OR run_id = ?) AND (? IS NULL OR kind = ?)"
-            " ORDER BY created_at, path",
-            [run_id, run_id, kind, kind],
-        ).fetchall()
-        return [Artifact(Path(p), k, r) for p, k, r in rows]

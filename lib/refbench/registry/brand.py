@@ -110,10 +110,6 @@ class Brand:
         ).fetchall()
         return [StoredLogo(*r[:5], list(r[5]), r[6], Path(r[7]), r[8], r[9]) for r in rows]
 
-    def logo(self, tag: str) -> StoredLogo | None:
-        """The verdict of one active tag (``None``: not judged yet)."""
-        return next((entry for entry in self.logos() if entry.tag == tag), None)
-
     def set_preference(self, asset_id: str, corner: str) -> None:
         """Where this logo goes by default (``auto`` or a corner)."""
         self._con.execute(

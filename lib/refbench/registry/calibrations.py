@@ -12,7 +12,7 @@ import duckdb
 from refbench.errors import UnknownNameError
 from refbench.identity.calibration import Calibration
 from refbench.identity.facesim import FaceSimResult
-from refbench.registry.connection import insert_rows, now, transaction
+from refbench.registry.connection import count, insert_rows, now, transaction
 from refbench.registry.faces import Thresholds
 
 
@@ -126,7 +126,7 @@ class Calibrations:
 
     def count(self) -> int:
         """Stored calibrations."""
-        return int(self._con.execute("SELECT count(*) FROM calibrations").fetchone()[0])
+        return count(self._con, "calibrations")
 
     def pair_count(self, calibration_id: str) -> int:
         """Scored pairs stored for one calibration."""

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from refbench.curation import CurationEvent
-from refbench.registry.connection import now
+from refbench.registry.connection import count, now
 
 
 class CurationLog:
@@ -57,4 +57,4 @@ class CurationLog:
 
     def count(self) -> int:
         """Stored events (undone ones included)."""
-        return int(self._con.execute("SELECT count(*) FROM curation_events").fetchone()[0])
+        return count(self._con, "curation_events")

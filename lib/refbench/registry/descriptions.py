@@ -129,10 +129,6 @@ class Descriptions:
             ).fetchall()
         return [StoredCall(*r) for r in rows]
 
-    def count(self) -> int:
-        """Cached descriptions."""
-        return int(self._con.execute("SELECT count(*) FROM descriptions").fetchone()[0])
-
 
 def _cached(result: Description) -> CachedDescription:
     return CachedDescription(

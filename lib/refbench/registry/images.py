@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from refbench.errors import UnknownNameError
 from refbench.ingest import FileStat, storable
-from refbench.registry.connection import Batch, detections_from_columns, float_array, insert_rows, transaction
+from refbench.registry.connection import Batch, count, detections_from_columns, float_array, insert_rows, transaction
 from refbench.types import (
     EMBEDDING_DIM,
     Detections,
@@ -58,16 +58,6 @@ class DerivedFile:
     xyxy: tuple[float, float, float, float] | None  # the box a crop shows; None for an environment copy
 
 
-@dataclass(frozen=True)
-class ImageTags:
-    """A registered image with the tags of the active assets it became (contact sheets), and the characters
-    whose faces it shows although their asset comes from another photo (``faces_of``)."""
-
-    record: ImageRecord
-    tags: list[str]
-    faces_of: list[str] = field(default_factory=list)
-
-
 def _record(row: tuple) -> ImageRecord:
     image_id, file_name, source, stored, width, height, fmt, mode, orientation, n_bytes = row
     return ImageRecord(image_id, file_name, Path(source), Path(stored), width, height, fmt, mode, orientation, n_bytes)
@@ -94,10 +84,6 @@ class Images:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
-
-    def known_ids(self) -> set[str]:
-        """Content hashes of every registered image."""
-        return {r[0] for r in self._con.execute("SELECT image_id FROM images").fetchall()}
 
     def sources(self) -> dict[str, Path]:
         """Content hash → the path each registered image was first read from."""
@@ -146,23 +132,11 @@ class Images:
 
     def count(self) -> int:
         """Registered images."""
-        return int(self._con.execute("SELECT count(*) FROM images").fetchone()[0])
+        return count(self._con, "images")
 
     def processed_in(self, run_id: str) -> int:
         """Stage markers (image × stage) written by one run."""
         return int(self._con.execute("SELECT count(*) FROM processed WHERE run_id = ?", [run_id]).fetchone()[0])
-
-    def with_tags(self) -> list[ImageTags]:
-        """Every image in ingest order with the tags of the active assets made from it."""
-        rows = self._con.execute(
-            f"SELECT {_RECORD_COLUMNS}, coalesce((SELECT list(a.tag ORDER BY a.tag) FROM assets a"
-            " WHERE a.active AND NOT a.excluded AND a.source_image_id = i.image_id), []),"
-            " coalesce((SELECT list(DISTINCT a.tag ORDER BY a.tag) FROM faces f"
-            "  JOIN face_identity fi ON fi.face_id = f.face_id JOIN assets a ON a.identity_id = fi.identity_id"
-            "  WHERE f.image_id = i.image_id AND a.active AND NOT a.excluded AND a.source_image_id <> i.image_id), [])"
-            f" FROM images i ORDER BY {_INGEST_ORDER}"
-        ).fetchall()
-        return [ImageTags(_record(r[:10]), list(r[10]), list(r[11])) for r in rows]
 
     def sheet_rows(self) -> list[SheetRow]:
         """(image id, file name, stored path, tags of its own assets, tags of the characters whose faces it shows
@@ -431,7 +405,7 @@ class Rejections:
 
     def count(self) -> int:
         """Stored rejections."""
-        return int(self._con.execute("SELECT count(*) FROM rejections").fetchone()[0])
+        return count(self._con, "rejections")
 
 
 class Objects:

@@ -192,10 +192,6 @@ class Library:
             [tag],
         ).fetchall()
 
-    def count(self) -> int:
-        """Indexed assets."""
-        return int(self._con.execute("SELECT count(*) FROM asset_index").fetchone()[0])
-
     # --- images: hashes and near-duplicates ---------------------------------------------------------------
 
     def hashed_images(self, *, visual_model: str) -> set[str]:

@@ -11,7 +11,7 @@ import duckdb
 from refbench.credentials import redact
 from refbench.errors import UnknownNameError
 from refbench.generation.plan import ScenePlan
-from refbench.registry.connection import insert_rows, now, transaction
+from refbench.registry.connection import count, insert_rows, now, transaction
 from refbench.select.selection import Selection
 
 
@@ -145,13 +145,6 @@ class Plans:
             [redact(error), operation_name, request_id],
         )
 
-    def mark_submitted(self, request_id: str, *, operation_name: str) -> None:
-        """A request left the machine and has an operation to poll."""
-        self._con.execute(
-            "UPDATE generation_requests SET status = 'submitted', operation_name = ? WHERE request_id = ?",
-            [operation_name, request_id],
-        )
-
     def requests(self, *, run_id: str | None = None) -> list[StoredRequest]:
         """Stored generation requests (of one run, or all), oldest first."""
         rows = self._con.execute(
@@ -188,4 +181,4 @@ class Plans:
 
     def selections(self) -> int:
         """Stored selections."""
-        return int(self._con.execute("SELECT count(*) FROM scene_selections").fetchone()[0])
+        return count(self._con, "scene_selections")
