@@ -20,6 +20,7 @@ from refbench.identity.linkage import (
     MAX_PAIRS_PER_FACE,
     LinkConstraints,
     average_linkage,
+    first_appearance,
     refine_over_means,
     threshold_pairs,
 )
@@ -104,12 +105,7 @@ def cluster_faces_dense(embeddings: np.ndarray, *, threshold: float) -> np.ndarr
     model = AgglomerativeClustering(
         n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1.0 - threshold
     )
-    return _renumber(model.fit_predict(distance))
-
-
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    order = {label: i for i, label in enumerate(dict.fromkeys(labels.tolist()))}
-    return np.array([order[label] for label in labels.tolist()], dtype=int)
+    return first_appearance(model.fit_predict(distance))
 
 
 def tag_number(tag: str) -> int:

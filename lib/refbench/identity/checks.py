@@ -19,7 +19,7 @@ from refbench.faces import FaceAnalyzer, largest_face
 from refbench.faces.pose import VIEWS, View, mirrored, turn_words, view_of_yaw
 from refbench.faces.quality import yaw_from_landmarks
 from refbench.identity.facesim import facesim
-from refbench.types import BEST_WIDTH_BAND, FRONTAL_YAW_DEG, Detections
+from refbench.types import BEST_WIDTH_BAND, Detections
 
 YAW_TOLERANCE_DEG = 15.0  # how far a matched face may turn from the face it should match
 
@@ -116,10 +116,7 @@ def check_view(measure: FaceMeasure, view: View) -> OutputCheck:
     spec, got = VIEWS[view], measure.view
     if spec.contains(measure.yaw):
         return OutputCheck("view", True, f"yaw {measure.yaw:+.0f} deg is {spec.label}", measure.yaw)
-    wrong_side = (
-        view is not View.FRONT and abs(measure.yaw) >= FRONTAL_YAW_DEG and (measure.yaw > 0) != (spec.target_yaw > 0)
-    )
-    problem = "turned the wrong way (mirrored)" if wrong_side else f"is {VIEWS[got].label}"
+    problem = "turned the wrong way (mirrored)" if mirrored(measure.yaw, spec.target_yaw) else f"is {VIEWS[got].label}"
     wanted = "at the camera" if view is View.FRONT else f"towards the image's {spec.nose_towards}"
     low, high = spec.yaw_range
     return OutputCheck(

@@ -138,7 +138,7 @@ def average_linkage(
         start = todo.pop()
         if clusters.open[start]:
             todo += clusters.chain(start)
-    return _first_appearance(clusters.root_of(group))
+    return first_appearance(clusters.root_of(group))
 
 
 class _Clusters:
@@ -291,7 +291,7 @@ def _group_sums(embeddings: np.ndarray, group: np.ndarray, k: int) -> np.ndarray
     return np.asarray(indicator @ embeddings, dtype=np.float32)
 
 
-def _first_appearance(labels: np.ndarray) -> np.ndarray:
+def first_appearance(labels: np.ndarray) -> np.ndarray:
     """Labels renumbered so that the first row is cluster 0, the next new cluster 1, ..."""
     _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
     rank = np.argsort(np.argsort(first))
