@@ -6,9 +6,7 @@ gallery reads the workspace read-only between actions and redraws after each one
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -18,6 +16,7 @@ from refbench.errors import RefbenchError
 from refbench.pipelines import curation
 from refbench.pipelines.curation import FaceChoice, IdentityCard
 from refbench.settings import Settings
+from refbench.workbench.tables import jpeg_thumbnail
 
 
 def load_cards(settings: Settings) -> list[IdentityCard]:
@@ -36,16 +35,6 @@ def identity_rows(cards: Sequence[IdentityCard]) -> list[dict[str, Any]]:
         }
         for c in cards
     ]
-
-
-def thumbnail_bytes(path: Path, *, size: int) -> bytes:
-    """A JPEG thumbnail of an image file, at most ``size`` pixels on its long side."""
-    with Image.open(path) as image:
-        thumb = image.convert("RGB")
-    thumb.thumbnail((size, size))
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
 
 
 def plot_gallery(cards: Sequence[IdentityCard], *, max_faces: int = 8, thumb_size: int = 96) -> Figure:
@@ -170,7 +159,7 @@ class CurationGallery:
     def _tile(self, card: IdentityCard, face: Any) -> Any:
         import ipywidgets as widgets
 
-        image = widgets.Image(value=thumbnail_bytes(face.crop_path, size=self.thumb_size), format="jpeg")
+        image = widgets.Image(value=jpeg_thumbnail(face.crop_path, size=self.thumb_size), format="jpeg")
         star = "★ " if face.face_id == card.best_face_id else ""
         tick = widgets.Checkbox(description=f"{star}{face.image_file[:16]} {face.quality:.2f}", indent=False)
 

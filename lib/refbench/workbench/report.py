@@ -6,7 +6,6 @@ pyplot and tables are static HTML, so the exported report reads offline.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from PIL import Image
 from refbench.errors import InputNotFound
 from refbench.registry.runs import Run, compare
 from refbench.workbench import WorkspaceReader
-from refbench.workbench.tables import thumbnail_html
+from refbench.workbench.tables import jpeg_thumbnail, thumbnail_html
 
 
 def manifest_run(reader: WorkspaceReader, run_id: str = "") -> Run:
@@ -69,17 +68,7 @@ def contact_sheet_image(reader: WorkspaceReader, *, max_side: int = 1400) -> Any
     path = reader.read(lambda ws: ws.artifacts.latest("contact_sheet"))
     if path is None or not path.is_file():
         raise InputNotFound("no contact sheet in this workspace: run `refbench manifest` first")
-    return DisplayImage(data=jpeg_bytes(path, max_side=max_side), format="jpeg")
-
-
-def jpeg_bytes(path: Path, *, max_side: int) -> bytes:
-    """An image file scaled to at most ``max_side`` pixels, as JPEG bytes."""
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        image.thumbnail((max_side, max_side))
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=85)
-    return buffer.getvalue()
+    return DisplayImage(data=jpeg_thumbnail(path, size=max_side), format="jpeg")
 
 
 def identity_galleries(reader: WorkspaceReader, *, face_model: str, max_faces: int = 8) -> Figure:

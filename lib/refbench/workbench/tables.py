@@ -14,18 +14,23 @@ class RawHtml(str):
     """A cell that is already HTML (a thumbnail): ``html_table`` leaves it unescaped."""
 
 
-def thumbnail_html(path: Path | None, *, size: int = 72) -> RawHtml:
-    """An image file as an embedded JPEG ``<img>`` at most ``size`` px (reads offline); empty when missing."""
+def jpeg_thumbnail(path: Path, *, size: int, quality: int = 85) -> bytes:
+    """An image file scaled to at most ``size`` pixels on its long side, as JPEG bytes."""
     from PIL import Image
 
-    if path is None or not Path(path).is_file():
-        return RawHtml("")
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     rgb.thumbnail((size, size))
     buffer = io.BytesIO()
-    rgb.save(buffer, format="JPEG", quality=80)
-    uri = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    rgb.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def thumbnail_html(path: Path | None, *, size: int = 72) -> RawHtml:
+    """An image file as an embedded JPEG ``<img>`` at most ``size`` px (reads offline); empty when missing."""
+    if path is None or not Path(path).is_file():
+        return RawHtml("")
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg_thumbnail(path, size=size, quality=80)).decode()
     return RawHtml(f'<img src="{uri}" alt="{html.escape(Path(path).name)}" style="max-height:{size}px">')
 
 
