@@ -19,6 +19,7 @@ from PIL import Image
 from refbench.clean import Cleaner, CleanResult
 from refbench.errors import GenerationError, InputError, ModelUnavailableError, OptionError
 from refbench.faces import FaceAnalyzer, largest_face
+from refbench.generation.attempts import MAX_ATTEMPTS
 from refbench.generation.images import GeneratedImage, ImageRequest
 from refbench.types import Asset
 
@@ -88,15 +89,15 @@ class GenerativeCleaner:
         identities: dict[str, np.ndarray],
         threshold: float,
         fallback: Cleaner,
-        max_attempts: int = 3,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         if face_analyzer is None:
             raise ModelUnavailableError(
                 "tier-3 clean sheets need a face model to validate identity; none is loaded "
                 "(refusing to accept generated sheets unchecked)"
             )
-        if not 1 <= max_attempts <= 3:
-            raise OptionError(f"max_attempts must be 1..3, got {max_attempts}")
+        if not 1 <= max_attempts <= MAX_ATTEMPTS:
+            raise OptionError(f"max_attempts must be 1..{MAX_ATTEMPTS}, got {max_attempts}")
         self.generator, self.face_analyzer, self.identities = generator, face_analyzer, identities
         self.threshold, self.fallback, self.max_attempts = float(threshold), fallback, max_attempts
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from refbench.clean import CLEANERS
 from refbench.errors import UnknownNameError
+from refbench.generation.attempts import MAX_ATTEMPTS
 from refbench.generation.costs import CostLine, description_usd, unit_price
 from refbench.generation.veo import HIGH_RESOLUTIONS, RESOLUTIONS
 
@@ -21,9 +23,8 @@ IMAGE_SIZES = {
     "gemini-3.1-flash-image-preview": ("512", "1K", "2K", "4K"),
     "gemini-3-pro-image-preview": ("1K", "2K", "4K"),
 }
-CLEAN_TIERS = ("original", "rembg-gray", "generative")
+CLEAN_TIERS = tuple(CLEANERS)
 DESCRIBERS = ("local", "gemini-2.5-flash-lite", "gemini-2.5-flash", "gemini-2.5-pro")
-GENERATIVE_ATTEMPTS = 3  # tier-3 clean sheets try at most this often (refbench.clean.generative)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ def scene_costs(
             CostLine(scene_id, "storyboard_images", tier.image_model, tier.image_size, candidates, "image", image_usd)
         )
     if tier.clean_tier == "generative" and new_clean_sheets:
-        attempts = new_clean_sheets * GENERATIVE_ATTEMPTS
+        attempts = new_clean_sheets * MAX_ATTEMPTS  # tier-3 clean sheets try at most this often
         lines.append(
             CostLine(scene_id, "clean_sheets", tier.image_model, tier.image_size, attempts, "image", image_usd)
         )

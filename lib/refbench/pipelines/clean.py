@@ -12,11 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from refbench.clean import MULTI_ANGLE, TIERS, Cleaner, CleanResult, create_cleaner, make_clean_references
 from refbench.clean.generative import ImageGenerator
 from refbench.errors import OptionError, UnknownBackendError, UnknownTagError
-from refbench.faces import create_face_analyzer
+from refbench.faces import FaceAnalyzer, create_face_analyzer
 from refbench.generation.attempts import MAX_ATTEMPTS
 from refbench.generation.images import IMAGE_MODEL, attempt_cost_usd
 from refbench.pipelines.common import face_threshold
@@ -104,14 +105,28 @@ def _crop_side(asset: Asset) -> int:
     return int(min(x2 - x1, y2 - y1))
 
 
-def build_cleaner(
-    settings: Settings, tier: str, *, ws: Workspace, generator: ImageGenerator | None, face_model: str
-) -> Cleaner:
+class CleanModels:
+    """The models a clean run's tiers share, each loaded once, when a tier first needs it (``--auto`` may choose
+    rembg-gray, generative, whose fallback is rembg-gray, and multi-angle in one run)."""
+
+    def __init__(self, settings: Settings, *, face_model: str) -> None:
+        self.settings, self.face_model = settings, face_model
+
+    @cached_property
+    def rembg(self) -> Cleaner:
+        return create_cleaner("rembg-gray", model_dir=self.settings.models, providers=self.settings.providers)
+
+    @cached_property
+    def faces(self) -> FaceAnalyzer:
+        return create_face_analyzer(self.face_model, model_dir=self.settings.models, providers=self.settings.providers)
+
+
+def build_cleaner(tier: str, *, ws: Workspace, generator: ImageGenerator | None, models: CleanModels) -> Cleaner:
     """The cleaner for ``tier`` with this workspace's models (tier 3: face model, identities, threshold)."""
     if tier == "original":
         return create_cleaner("original")
     if tier == "rembg-gray":
-        return create_cleaner("rembg-gray", model_dir=settings.models, providers=settings.providers)
+        return models.rembg
     if tier != "generative":
         raise UnknownBackendError("clean tier", tier, [*TIERS, AUTO])
     if generator is None:
@@ -119,10 +134,10 @@ def build_cleaner(
     return create_cleaner(
         "generative",
         generator=generator,
-        face_analyzer=create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers),
-        identities=ws.identities.centroids(face_model),
-        threshold=face_threshold(ws, face_model).value,
-        fallback=create_cleaner("rembg-gray", model_dir=settings.models, providers=settings.providers),
+        face_analyzer=models.faces,
+        identities=ws.identities.centroids(models.face_model),
+        threshold=face_threshold(ws, models.face_model).value,
+        fallback=models.rembg,
     )
 
 
@@ -153,16 +168,11 @@ def run_clean_sheets(
         if tier == AUTO:
             parameters |= {"chosen": {c.tag: c.tier for c in choices}, "max_cost_usd": max_cost_usd}
         tiers = list(dict.fromkeys(c.tier for c in choices))
-        cleaners = {
-            t: build_cleaner(settings, t, ws=ws, generator=generator, face_model=face_model)
-            for t in tiers
-            if t != MULTI_ANGLE
-        }
-        analyzer = None
-        if MULTI_ANGLE in tiers:
-            analyzer = create_face_analyzer(face_model, model_dir=settings.models, providers=settings.providers)
-        models = [*cleaners.values(), analyzer]
-        provider = next((p for m in models if (p := getattr(m, "execution_provider", None))), None)
+        models = CleanModels(settings, face_model=face_model)
+        cleaners = {t: build_cleaner(t, ws=ws, generator=generator, models=models) for t in tiers if t != MULTI_ANGLE}
+        analyzer = models.faces if MULTI_ANGLE in tiers else None
+        loaded = [*cleaners.values(), analyzer]
+        provider = next((p for m in loaded if (p := getattr(m, "execution_provider", None))), None)
         start = time.perf_counter()
         with ws.runs.track("clean", parameters, execution_provider=provider) as run:
             results: list[CleanResult] = []
