@@ -16,10 +16,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 from refbench.pipelines.analyze import ImageAnalyzer, ImageWork
 from refbench.runtime import single_threaded
 from refbench.types import ImageAnalysis
+
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,18 @@ class ProcessMap:
             raise TypeError("ProcessMap runs an ImageAnalyzer (it pickles without models)")
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(self.workers, mp_context=context, initializer=single_threaded) as pool:
-            pending: deque = deque()
-            for item in work:
-                pending.append(pool.submit(analyze, item))
-                while len(pending) >= self.workers * self.in_flight:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            yield from in_order(partial(pool.submit, analyze), work, in_flight=self.workers * self.in_flight)
+
+
+def in_order(
+    submit: Callable[[Item], Any], items: Iterable[Item], *, in_flight: int, timeout_s: float | None = None
+) -> Iterator[Any]:
+    """The result of ``submit(item)`` (a future: ``concurrent.futures`` or Prefect's) for each item, in input order,
+    with at most ``in_flight`` submitted and not yet collected."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(submit(item))
+        while len(pending) >= in_flight:
+            yield pending.popleft().result(timeout=timeout_s)
+    while pending:
+        yield pending.popleft().result(timeout=timeout_s)

@@ -9,12 +9,13 @@ the stages it needs): both pickle in bytes, because pixels and models stay behin
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from refbench.pipelines.analyze import ImageAnalyzer, ImageWork
+from refbench.pipelines.pool import in_order
 from refbench.types import ImageAnalysis, Rejection
 
 # Images in flight at once: enough to keep two workers busy, few enough to keep memory flat.
@@ -42,12 +43,6 @@ def prefect_map(
     as ``run_manifest`` with ``map`` hands them out). Call inside a flow."""
 
     def submit_all(analyzer: ImageAnalyzer, work: Iterable[ImageWork]) -> Iterator[ImageAnalysis | Rejection]:
-        pending: deque = deque()
-        for item in work:
-            pending.append(analyze_task.submit(analyzer, item))
-            while len(pending) >= in_flight:
-                yield pending.popleft().result(timeout=timeout_s)
-        while pending:
-            yield pending.popleft().result(timeout=timeout_s)
+        return in_order(partial(analyze_task.submit, analyzer), work, in_flight=in_flight, timeout_s=timeout_s)
 
     return submit_all
