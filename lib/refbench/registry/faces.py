@@ -215,13 +215,13 @@ class Identities:
             [state.face_model, state.threshold, state.curation_version, state.n_faces, state.method, state.run_id],
         )
 
-    def list(self, face_model: str) -> list[Identity]:
-        """The identities of ``face_model``, by tag, with their member faces."""
+    def list(self, face_model: str, *, tag: str | None = None) -> list[Identity]:
+        """The identities of ``face_model`` (or only ``tag``), by tag, with their member faces."""
         rows = self._con.execute(
             "SELECT d.identity_id, d.face_model, d.tag, d.threshold, d.best_face_id,"
             " list(fi.face_id ORDER BY fi.face_id) FROM identities d JOIN face_identity fi USING (identity_id)"
-            " WHERE d.face_model = ? GROUP BY ALL ORDER BY d.tag",
-            [face_model],
+            " WHERE d.face_model = ? AND (? IS NULL OR d.tag = ?) GROUP BY ALL ORDER BY d.tag",
+            [face_model, tag, tag],
         ).fetchall()
         return [Identity(i, m, t, float(th), best, tuple(faces)) for i, m, t, th, best, faces in rows]
 
@@ -231,9 +231,10 @@ class Identities:
         Raises:
             UnknownTagError: ``face_model`` has no identity of that tag (the message suggests close ones).
         """
-        found = [d for d in self.list(face_model) if d.tag == tag]
+        found = self.list(face_model, tag=tag)
         if not found:
-            raise UnknownTagError(tag, [d.tag for d in self.list(face_model)])
+            known = self._con.execute("SELECT tag FROM identities WHERE face_model = ? ORDER BY tag", [face_model])
+            raise UnknownTagError(tag, [t for (t,) in known.fetchall()])
         return found[0]
 
     def active_face_model(self) -> str | None:
