@@ -17,6 +17,13 @@ from refbench.errors import ShapeError, UnknownTagError
 EMBEDDING_DIM = 512  # registry column width; smaller embeddings are zero-padded (cosine-preserving)
 FACE_CLASS = "face"  # class name of faces when objects and faces are shown together
 BEST_WIDTH_BAND = (0.15, 0.25)  # face width / image width that generators keep best (DESIGN.md)
+
+
+def width_in_best_band(width_frac: float) -> bool:
+    """Whether a face width (as a fraction of the image width) lies in ``BEST_WIDTH_BAND``."""
+    return BEST_WIDTH_BAND[0] <= width_frac <= BEST_WIDTH_BAND[1]
+
+
 FRONTAL_YAW_DEG = 15.0  # |yaw| below this counts as facing the camera
 
 # How long work reports how far it has come: ``progress(done, total, step)`` before each step (the CLI draws
@@ -221,7 +228,7 @@ class FaceQuality:
     @property
     def in_best_band(self) -> bool:
         """Whether the face width lies in the 15–25% band of the image width."""
-        return BEST_WIDTH_BAND[0] <= self.width_frac <= BEST_WIDTH_BAND[1]
+        return width_in_best_band(self.width_frac)
 
     @property
     def facing(self) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from refbench.errors import OptionError, ShapeError
+from refbench.errors import ShapeError
 from refbench.identity.linkage import (
     MAX_PAIRS_PER_FACE,
     LinkConstraints,
@@ -24,7 +24,13 @@ from refbench.identity.linkage import (
     refine_over_means,
     threshold_pairs,
 )
-from refbench.identity.thresholds import DEFAULT_THRESHOLDS, Threshold, choose_threshold, default_threshold
+from refbench.identity.thresholds import (
+    DEFAULT_THRESHOLDS,
+    Threshold,
+    check_threshold,
+    choose_threshold,
+    default_threshold,
+)
 from refbench.types import FaceSet, Identity
 
 RELINK_K = 32  # nearest clustered faces each new face is compared with
@@ -52,13 +58,6 @@ def similarity_matrix(embeddings: np.ndarray) -> np.ndarray:
     if embeddings.ndim != 2:
         raise ShapeError(f"embeddings: expected shape (N, D), got {embeddings.shape}")
     return np.clip(embeddings @ embeddings.T, -1.0, 1.0)
-
-
-def check_threshold(threshold: float) -> float:
-    """A cosine threshold, or an ``OptionError`` saying why it is not one."""
-    if not -1.0 <= threshold <= 1.0:
-        raise OptionError(f"threshold must be a cosine similarity in [-1, 1], got {threshold}")
-    return float(threshold)
 
 
 def cluster_faces(

@@ -19,7 +19,7 @@ from refbench.faces import FaceAnalyzer, largest_face
 from refbench.faces.pose import VIEWS, View, mirrored, turn_words, view_of_yaw
 from refbench.faces.quality import yaw_from_landmarks
 from refbench.identity.facesim import facesim
-from refbench.types import BEST_WIDTH_BAND, Detections
+from refbench.types import BEST_WIDTH_BAND, Detections, width_in_best_band
 
 YAW_TOLERANCE_DEG = 15.0  # how far a matched face may turn from the face it should match
 
@@ -38,7 +38,7 @@ class FaceMeasure:
     @property
     def in_size_band(self) -> bool:
         """Whether the face spans 15–25% of the image width."""
-        return BEST_WIDTH_BAND[0] <= self.width_frac <= BEST_WIDTH_BAND[1]
+        return width_in_best_band(self.width_frac)
 
     @property
     def view(self) -> View:

@@ -27,7 +27,7 @@ from refbench.faces.pose import mirrored
 from refbench.faces.quality import yaw_from_landmarks
 from refbench.ingest import load_image_rgb
 from refbench.settings import ImageLimits
-from refbench.types import BEST_WIDTH_BAND, Metric
+from refbench.types import Metric, width_in_best_band
 
 N_VIDEO_FRAMES = 16
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
@@ -77,7 +77,7 @@ class FaceSimResult:
     def in_size_band(self) -> bool | None:
         """Whether the (median) face width lies in the 15–25% band; ``None`` without a face."""
         width = self.face_width_frac
-        return None if width is None else BEST_WIDTH_BAND[0] <= width <= BEST_WIDTH_BAND[1]
+        return None if width is None else width_in_best_band(width)
 
     @property
     def yaw(self) -> float | None:
@@ -117,7 +117,7 @@ class FaceSimResult:
                     "frame": index,
                     "facesim": _round(score),
                     "face_width_frac": _round(width),
-                    "in_size_band": None if width is None else BEST_WIDTH_BAND[0] <= width <= BEST_WIDTH_BAND[1],
+                    "in_size_band": None if width is None else width_in_best_band(width),
                     "yaw": _round(yaw, 1),
                     "mirrored": flipped,
                 }

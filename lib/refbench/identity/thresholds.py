@@ -42,14 +42,19 @@ def default_threshold(face_model: str) -> float:
     return DEFAULT_THRESHOLDS[face_model]
 
 
+def check_threshold(threshold: float, *, what: str = "threshold") -> float:
+    """A cosine threshold, or an ``OptionError`` saying why it is not one (``what`` names it in the message)."""
+    if not -1.0 <= threshold <= 1.0:
+        raise OptionError(f"{what} must be a cosine similarity in [-1, 1], got {threshold}")
+    return float(threshold)
+
+
 def choose_threshold(
     face_model: str, *, explicit: float | None = None, calibrated: float | None = None, calibration: str = ""
 ) -> Threshold:
     """The threshold to use: ``explicit`` (an option), else ``calibrated`` (the workspace's), else the shipped one."""
     if explicit is not None:
-        if not -1.0 <= explicit <= 1.0:
-            raise OptionError(f"face threshold must be a cosine similarity in [-1, 1], got {explicit}")
-        return Threshold(float(explicit), "option")
+        return Threshold(check_threshold(explicit, what="face threshold"), "option")
     if calibrated is not None:
         return Threshold(float(calibrated), f"calibration {calibration}".strip())
     return Threshold(default_threshold(face_model), "shipped default")

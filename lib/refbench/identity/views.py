@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from refbench.errors import InputError
 from refbench.faces.pose import VIEWS, View, view_of_yaw
-from refbench.types import BEST_WIDTH_BAND, Detections
+from refbench.types import Detections, width_in_best_band
 
 # Sheet order: the nose sweeps from the image's left edge to its right edge.
 SHEET_ORDER = (View.PROFILE_RIGHT, View.THREE_QUARTER_RIGHT, View.FRONT, View.THREE_QUARTER_LEFT, View.PROFILE_LEFT)
@@ -157,7 +157,7 @@ def render_view_sheet(sheet: ViewSheet, *, tile: int = 240) -> np.ndarray:
                 thumb = opened.convert("RGB")
             thumb.thumbnail((tile - 8, tile - 8))
             sheet_rgb.paste(thumb, (x + (tile - thumb.width) // 2, title + (tile - thumb.height) // 2))
-            band = "in band" if BEST_WIDTH_BAND[0] <= (image.width_frac or 0) <= BEST_WIDTH_BAND[1] else ""
+            band = "in band" if width_in_best_band(image.width_frac or 0) else ""
             lines = [
                 spec.label,
                 f"yaw {degrees(image.yaw)}, nose to {spec.nose_towards}",

@@ -23,6 +23,7 @@ from refbench.detect import OBJECT_DETECTORS, ObjectDetector, create_object_dete
 from refbench.errors import OptionError, UnknownBackendError
 from refbench.faces import FACE_ANALYZERS, FaceAnalyzer, create_face_analyzer
 from refbench.faces.quality import measure_faces
+from refbench.identity import check_threshold
 from refbench.ingest import load_image_rgb
 from refbench.settings import ImageLimits, Settings
 from refbench.types import Detections, ImageAnalysis, ImageRecord, face_row_id, object_row_id
@@ -50,8 +51,8 @@ class ManifestOptions:
             raise UnknownBackendError("object detector", self.detector, list(OBJECT_DETECTORS))
         if self.face_model is not None and self.face_model not in FACE_ANALYZERS:
             raise UnknownBackendError("face model", self.face_model, list(FACE_ANALYZERS))
-        if self.face_threshold is not None and not -1.0 <= self.face_threshold <= 1.0:
-            raise OptionError(f"face threshold must be a cosine similarity in [-1, 1], got {self.face_threshold}")
+        if self.face_threshold is not None:
+            check_threshold(self.face_threshold, what="face threshold")
         if not 0.0 <= self.object_confidence <= 1.0:
             raise OptionError(f"object confidence must lie in [0, 1], got {self.object_confidence}")
 
